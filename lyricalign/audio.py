@@ -1,0 +1,145 @@
+"""Audio decoding to 16 kHz mono float32, and the audio constants every stage shares.
+
+soundfile (libsndfile) decodes wav/flac/ogg/mp3 itself; anything else (m4a, aac, opus, video
+containers) goes through the ``ffmpeg`` binary. Decoding never writes next to the input.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from .errors import AudioError
+
+logger = logging.getLogger(__name__)
+
+# --- constants (one place; derived values below) -------------------------------------------
+SAMPLE_RATE = 16_000  # Hz: what every engine consumes
+MODEL_FRAME_STRIDE = 320  # samples per acoustic-model frame (wav2vec2's conv stack)
+FRAMES_PER_SECOND = SAMPLE_RATE // MODEL_FRAME_STRIDE  # 50
+SECONDS_PER_FRAME = MODEL_FRAME_STRIDE / SAMPLE_RATE  # 0.02
+DEFAULT_MAX_DURATION = 20 * 60.0  # seconds
+SILENCE_PEAK = 1e-4  # a decoded signal whose peak is below this is "silent only"
+
+AudioSource = Union[str, os.PathLike, bytes]
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    """What :func:`load_audio` accepts. ``max_duration`` in seconds (None: unlimited)."""
+
+    max_duration: float | None = DEFAULT_MAX_DURATION
+    reject_silent: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_duration is not None and self.max_duration <= 0:
+            raise ValueError(f"max_duration must be positive, got {self.max_duration}")
+
+
+def load_audio(source: AudioSource, limits: AudioLimits = AudioLimits()) -> np.ndarray:
+    """Decode ``source`` (a path or the file's bytes) to mono float32 at :data:`SAMPLE_RATE`.
+
+    Returns:
+        ``(N,)`` float32 array in [-1, 1].
+    Raises:
+        AudioError: missing, undecodable, empty, silent-only or over-long input.
+    """
+    name = _describe(source)
+    if not isinstance(source, bytes):
+        path = Path(source)
+        if not path.is_file():
+            raise AudioError(f"{name}: no such file")
+        if path.stat().st_size == 0:
+            raise AudioError(f"{name}: file is empty")
+    elif len(source) == 0:
+        raise AudioError("audio: no bytes received")
+    audio = _decode(source, name, limits)
+    if audio.size == 0:
+        raise AudioError(f"{name}: audio has zero length")
+    if limits.max_duration is not None and audio.size > limits.max_duration * SAMPLE_RATE:
+        raise AudioError(
+            f"{name}: audio is {audio.size / SAMPLE_RATE:.1f} s long, over the limit of {limits.max_duration:.0f} s"
+        )
+    if limits.reject_silent and float(np.max(np.abs(audio))) < SILENCE_PEAK:
+        raise AudioError(f"{name}: audio is silent")
+    return audio
+
+
+def duration_of(audio: np.ndarray) -> float:
+    """Seconds of a waveform at :data:`SAMPLE_RATE`."""
+    return audio.shape[-1] / SAMPLE_RATE
+
+
+def _describe(source: AudioSource) -> str:
+    return "audio" if isinstance(source, bytes) else str(source)
+
+
+def _decode(source: AudioSource, name: str, limits: AudioLimits) -> np.ndarray:
+    try:
+        return _decode_soundfile(source)
+    except Exception as sf_error:  # libsndfile raises several types; fall back to ffmpeg
+        logger.debug("soundfile could not decode %s (%s); trying ffmpeg", name, sf_error)
+    return _decode_ffmpeg(source, name, limits)
+
+
+def _decode_soundfile(source: AudioSource) -> np.ndarray:
+    import soundfile as sf
+
+    handle = io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source)
+    data, rate = sf.read(handle, dtype="float32", always_2d=True)
+    return resample(data.mean(axis=1), rate, SAMPLE_RATE)
+
+
+def _decode_ffmpeg(source: AudioSource, name: str, limits: AudioLimits) -> np.ndarray:
+    ffmpeg = ffmpeg_binary()
+    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", "pipe:0" if isinstance(source, bytes) else os.fspath(source)]
+    if limits.max_duration is not None:  # never decode far past the limit (bounded memory)
+        cmd += ["-t", str(limits.max_duration + 1.0)]
+    cmd += ["-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "pipe:1"]
+    try:
+        proc = subprocess.run(
+            cmd, input=source if isinstance(source, bytes) else None, capture_output=True, timeout=600, check=False
+        )
+    except subprocess.TimeoutExpired as e:
+        raise AudioError(f"{name}: decoding timed out") from e
+    if proc.returncode != 0:
+        reason = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise AudioError(f"{name}: not a decodable audio file ({reason[-1] if reason else 'ffmpeg failed'})")
+    return np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
+
+
+def ffmpeg_binary() -> str:
+    """Path of an ffmpeg executable: $LYRICALIGN_FFMPEG, PATH, or the imageio-ffmpeg wheel."""
+    explicit = os.environ.get("LYRICALIGN_FFMPEG")
+    if explicit:
+        return explicit
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except ImportError as e:
+        raise AudioError("ffmpeg is needed to decode this file: install it (apt-get install ffmpeg)") from e
+
+
+def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    """Band-limited resampling (polyphase) of a 1-D signal; a no-op when rates match."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if rate == target or audio.size == 0:
+        return audio
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(int(rate), int(target))
+    return resample_poly(audio, target // g, int(rate) // g).astype(np.float32)

@@ -1,0 +1,83 @@
+"""Typed result records: the contract between engines, writers, evaluation and the service.
+
+Times are seconds from the start of the audio. ``Word.line`` is the index into
+``AlignmentResult.lines``. JSON shape (see :meth:`AlignmentResult.to_dict`)::
+
+    {"words": [{"text", "start", "end", "confidence", "line", "interpolated"}],
+     "lines": [{"text", "start", "end", "paragraph"}],
+     "duration", "model", "language", "method"}
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Word:
+    """One whitespace-separated token of the input lyrics, with its original text."""
+
+    text: str
+    start: float
+    end: float
+    confidence: float  # in [0, 1]; 0 for interpolated words
+    line: int
+    interpolated: bool = False  # True when nothing in the token was alignable and times were interpolated
+
+
+@dataclass(frozen=True)
+class Line:
+    """One non-blank input line; ``start``/``end`` span its words."""
+
+    text: str
+    start: float
+    end: float
+    paragraph: int = 0
+
+
+@dataclass(frozen=True)
+class AlignmentResult:
+    words: tuple[Word, ...]
+    lines: tuple[Line, ...]
+    duration: float  # seconds of audio aligned
+    model: str  # the engine's model identity, e.g. "pocketsphinx-en-us" or an ONNX model's name@version
+    language: str
+    method: str = ""
+    extras: dict[str, Any] = field(default_factory=dict, compare=False)  # engine diagnostics, JSON-safe
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "words": [_rounded(asdict(w)) for w in self.words],
+            "lines": [_rounded(asdict(ln)) for ln in self.lines],
+            "duration": round(self.duration, 3),
+            "model": self.model,
+            "language": self.language,
+            "method": self.method,
+            **({"extras": self.extras} if self.extras else {}),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "AlignmentResult":
+        return cls(
+            words=tuple(Word(**w) for w in data["words"]),
+            lines=tuple(Line(**ln) for ln in data["lines"]),
+            duration=float(data["duration"]),
+            model=data.get("model", ""),
+            language=data.get("language", ""),
+            method=data.get("method", ""),
+            extras=data.get("extras", {}),
+        )
+
+    def words_of_line(self, index: int) -> tuple[Word, ...]:
+        return tuple(w for w in self.words if w.line == index)
+
+
+def _rounded(record: dict[str, Any]) -> dict[str, Any]:
+    """Millisecond precision for times, 4 digits for confidences: stable, compact JSON."""
+    out = dict(record)
+    for key in ("start", "end"):
+        out[key] = round(float(out[key]), 3)
+    if "confidence" in out:
+        out["confidence"] = round(float(out["confidence"]), 4)
+    return out

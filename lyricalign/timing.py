@@ -1,0 +1,101 @@
+"""From per-word engine timings to a complete :class:`AlignmentResult`.
+
+Every engine returns one optional :class:`WordTiming` per lyrics token; this module enforces
+the output contract in one place: one word per token, in order, times inside ``[0, duration]``,
+non-decreasing starts, ``end >= start``, unalignable tokens interpolated from their neighbours
+and flagged, and lines spanning their words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from .errors import AlignmentError
+from .schema import AlignmentResult, Line, Word
+from .text import Lyrics
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    start: float
+    end: float
+    confidence: float = 1.0
+
+
+def assemble_result(
+    lyrics: Lyrics,
+    timings: Sequence[WordTiming | None],
+    duration: float,
+    *,
+    model: str,
+    method: str,
+    extras: dict[str, Any] | None = None,
+) -> AlignmentResult:
+    """Build the result for ``lyrics`` from one timing (or None) per word."""
+    if len(timings) != len(lyrics.words):
+        raise AlignmentError(f"engine returned {len(timings)} timings for {len(lyrics.words)} words")
+    spans = _monotonic(timings, duration)
+    filled = _interpolate(spans, duration)
+    words = tuple(
+        Word(
+            text=w.text,
+            start=start,
+            end=end,
+            confidence=0.0 if timing is None else min(1.0, max(0.0, float(timing.confidence))),
+            line=w.line,
+            interpolated=timing is None,
+        )
+        for w, timing, (start, end) in zip(lyrics.words, timings, filled)
+    )
+    lines = tuple(
+        Line(
+            text=ln.text,
+            start=words[ln.first_word].start,
+            end=max(w.end for w in words[ln.first_word : ln.first_word + ln.n_words]),
+            paragraph=ln.paragraph,
+        )
+        for ln in lyrics.lines
+    )
+    return AlignmentResult(
+        words=words, lines=lines, duration=duration, model=model, language=lyrics.language, method=method,
+        extras=extras or {},
+    )
+
+
+def _monotonic(timings: Sequence[WordTiming | None], duration: float) -> list[tuple[float, float] | None]:
+    """Clamp to the audio and make starts non-decreasing, ends >= starts."""
+    out: list[tuple[float, float] | None] = []
+    floor = 0.0
+    for t in timings:
+        if t is None:
+            out.append(None)
+            continue
+        start = min(max(float(t.start), floor, 0.0), duration)
+        end = min(max(float(t.end), start), duration)
+        out.append((start, end))
+        floor = start
+    return out
+
+
+def _interpolate(spans: list[tuple[float, float] | None], duration: float) -> list[tuple[float, float]]:
+    """Fill each run of missing spans by splitting the gap between its neighbours evenly."""
+    filled: list[tuple[float, float]] = []
+    i = 0
+    while i < len(spans):
+        span = spans[i]
+        if span is not None:
+            filled.append(span)
+            i += 1
+            continue
+        j = i
+        while j < len(spans) and spans[j] is None:
+            j += 1
+        left = filled[-1][1] if filled else 0.0
+        right = spans[j][0] if j < len(spans) else duration  # type: ignore[index]
+        if right < left:  # previous word ends after the next starts: squeeze in at the boundary
+            left = right
+        step = (right - left) / (j - i)
+        filled.extend((left + k * step, left + (k + 1) * step) for k in range(j - i))
+        i = j
+    return filled
