@@ -13,6 +13,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterable, Sequence
 
 from .errors import LyricsError
@@ -190,7 +191,7 @@ class Vocabulary:
         if len(set(self.units)) != len(self.units):
             raise ValueError("vocabulary units must be unique")
 
-    @property
+    @cached_property
     def index(self) -> dict[str, int]:
         return {u: i for i, u in enumerate(self.units)}
 

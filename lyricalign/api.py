@@ -1,0 +1,89 @@
+"""The library's front door: decode, parse, align with one engine, return the typed result."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .audio import AudioLimits, AudioSource, load_audio
+from .engines import DEFAULT_METHOD, Engine, create_engine
+from .errors import LyricsError
+from .schema import AlignmentResult
+from .text import Lyrics, normalize_language, parse_lyrics
+
+logger = logging.getLogger(__name__)
+
+#: Lyrics larger than this are not song lyrics (and would make alignment quadratic in memory).
+MAX_LYRICS_CHARS = 100_000
+
+
+@dataclass(frozen=True)
+class AlignOptions:
+    """What to align with. ``model`` is an ONNX path or installed model name (ctc only)."""
+
+    language: str = "en"
+    method: str | None = None  # None: ctc when a model is given, else DEFAULT_METHOD
+    model: str | None = None
+    limits: AudioLimits = AudioLimits()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "language", normalize_language(self.language))
+
+    @property
+    def resolved_method(self) -> str:
+        if self.method:
+            return self.method
+        return "ctc" if self.model else DEFAULT_METHOD
+
+    def engine_options(self) -> dict[str, Any]:
+        return {"model": self.model} if self.resolved_method == "ctc" else {}
+
+
+def create_engine_for(options: AlignOptions) -> Engine:
+    if options.model and options.resolved_method != "ctc":
+        raise LyricsError(f"--model applies to the ctc method only, not {options.resolved_method!r}")
+    return create_engine(options.resolved_method, **options.engine_options())
+
+
+def read_lyrics_file(path: str | Path) -> str:
+    """Lyrics text from a UTF-8 file (BOM tolerated), with errors a user can act on."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as e:
+        raise LyricsError(f"{path}: no such file") from e
+    except IsADirectoryError as e:
+        raise LyricsError(f"{path}: is a directory, expected a lyrics text file") from e
+    except OSError as e:
+        raise LyricsError(f"{path}: cannot read ({e.strerror})") from e
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise LyricsError(f"{path}: lyrics must be UTF-8 text (invalid byte at offset {e.start})") from e
+
+
+def prepare_lyrics(text: str, language: str) -> Lyrics:
+    if len(text) > MAX_LYRICS_CHARS:
+        raise LyricsError(f"lyrics are {len(text)} characters long, over the limit of {MAX_LYRICS_CHARS}")
+    return parse_lyrics(text, language)
+
+
+def align(
+    audio: AudioSource | np.ndarray,
+    lyrics: str | Lyrics,
+    options: AlignOptions = AlignOptions(),
+    engine: Engine | None = None,
+) -> AlignmentResult:
+    """Align ``lyrics`` (text or parsed) to ``audio`` (path, bytes, or a 16 kHz mono waveform).
+
+    Pass ``engine`` to reuse a loaded engine across calls; otherwise one is created from ``options``.
+    """
+    parsed = lyrics if isinstance(lyrics, Lyrics) else prepare_lyrics(lyrics, options.language)
+    waveform = audio if isinstance(audio, np.ndarray) else load_audio(audio, options.limits)
+    engine = engine or create_engine_for(options)
+    logger.info("aligning %d words with %s", len(parsed.words), engine.model_name)
+    return engine.align(waveform, parsed)

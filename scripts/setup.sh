@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install everything lyricalign needs on a fresh Debian/Ubuntu machine: system packages (ffmpeg,
+# espeak-ng), a virtualenv in .venv, the CPU build of torch pinned first, then the package with
+# every extra. Idempotent: re-running only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+APT_PACKAGES=(ffmpeg espeak-ng libespeak-ng1)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup: installing system packages: ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# torch first and pinned: this version is the local CPU build; anything else pulls a multi-GB CUDA build.
+.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[all]"
+echo "setup: done ($(.venv/bin/lyricalign --version))" >&2
