@@ -228,9 +228,10 @@ def append_wildcard(log_probs: np.ndarray, log_prob: float | np.ndarray) -> np.n
     lp = np.asarray(log_probs)
     if lp.ndim != 2:
         raise ValueError(f"log_probs must be a 2-D array (T, C), got shape {lp.shape}")
-    column = np.broadcast_to(np.asarray(log_prob, dtype=lp.dtype), (lp.shape[0],)) if np.ndim(log_prob) <= 1 else None
-    if column is None or (np.ndim(log_prob) == 1 and np.shape(log_prob)[0] != lp.shape[0]):
-        raise ValueError(f"log_prob must be a scalar or have shape ({lp.shape[0]},), got shape {np.shape(log_prob)}")
+    star = np.asarray(log_prob, dtype=lp.dtype)
+    if star.shape not in ((), (lp.shape[0],)):
+        raise ValueError(f"log_prob must be a scalar or have shape ({lp.shape[0]},), got shape {star.shape}")
+    column = np.broadcast_to(star, (lp.shape[0],))
     if np.isnan(column).any():
         raise ValueError("log_prob must not contain NaN")
     return np.concatenate([lp, column[:, None]], axis=1)
