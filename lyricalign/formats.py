@@ -1,0 +1,466 @@
+"""Output formats: render an :class:`AlignmentResult` as JSON, LRC, enhanced LRC, SRT, WebVTT or a
+Praat TextGrid, and read each of them back.
+
+Standard library only (the CLI imports this module to build its ``--format`` choices).
+
+Decisions where the formats leave room:
+
+* **Precision.** Each format's own: LRC centiseconds, SRT/VTT milliseconds, JSON milliseconds
+  (:meth:`AlignmentResult.to_dict`), TextGrid microseconds. Times are rounded, not truncated.
+* **LRC breaks.** A player shows an LRC line until the next one starts; after a line followed by
+  more than :data:`LRC_GAP_SECONDS` of silence or instrumental (or by the end of the song) an
+  empty timed line at the line's end clears the display. Readers return it as ``(time, "")``.
+* **Enhanced LRC** (the "A2 extension"): ``[mm:ss.xx] <mm:ss.xx> word <mm:ss.xx> word ... <mm:ss.xx>``,
+  one tag before each word (its start), the final tag the line's end. Pauses inside a line are not
+  representable: a word is shown from its start until the next word's start.
+* **Zero-length cues** (SRT/VTT): a line whose end rounds to its start gets a cue of
+  :data:`MIN_CUE_SECONDS` (1 ms) rather than being merged into a neighbour, so every line keeps its
+  own cue, number and order. Cues may then overlap their successor by that millisecond.
+* **VTT karaoke.** A ``<HH:MM:SS.mmm>`` timestamp precedes each word after the first. WebVTT requires
+  them strictly inside the cue and strictly increasing; a word whose start does not satisfy that
+  (a zero-length word, or one starting with its predecessor) carries no timestamp and is shown with
+  the previous word.
+* **TextGrid.** Tiers must tile ``[0, duration]`` with intervals of positive length: gaps become
+  empty intervals, an overlapping start is clipped to the previous end, and a zero-length word
+  shares the interval of its predecessor (text joined by a space) -- or of its successor when it has
+  no predecessor touching it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from .errors import LyricalignError
+from .fsutil import PathLike, atomic_write_text
+from .schema import AlignmentResult, Line, Word
+
+FORMATS = ("json", "lrc", "elrc", "srt", "vtt", "textgrid")
+FORMAT_SUFFIXES = {"json": ".json", "lrc": ".lrc", "elrc": ".lrc", "srt": ".srt", "vtt": ".vtt", "textgrid": ".TextGrid"}
+
+#: A gap after a line longer than this (seconds) gets an empty timed LRC line that clears the display.
+LRC_GAP_SECONDS = 4.0
+#: Shortest SRT/VTT cue (seconds), for lines of zero length.
+MIN_CUE_SECONDS = 0.001
+#: Decimal places of TextGrid times (microseconds: finer than any engine's frame rate).
+TEXTGRID_DECIMALS = 6
+
+_LRC_TAG = re.compile(r"\[(\d+):(\d{1,2}(?:[.:]\d{1,3})?)\]")
+_LRC_WORD_TAG = re.compile(r"<(\d+):(\d{1,2}(?:\.\d{1,3})?)>")
+_CLOCK = re.compile(r"^(?:(\d+):)?(\d{2}):(\d{2})[.,](\d{3})$")
+_VTT_TIMESTAMP = re.compile(r"<((?:\d+:)?\d{2}:\d{2}\.\d{3})>")
+_VTT_TAG = re.compile(r"</?[^>]*>")
+_TEXTGRID_TOKEN = re.compile(
+    r'"((?:[^"]|"")*)"'  # string, quotes doubled
+    r"|\[\s*\d*\s*\]"  # "item [1]:" / "intervals [3]:" indices of the long format: skipped
+    r"|(<exists>|<absent>)"
+    r"|(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)"
+)
+
+
+class FormatError(LyricalignError, ValueError):
+    """Unknown format name, a result that cannot be rendered, or a malformed file being read."""
+
+
+@dataclass(frozen=True)
+class Cue:
+    """An SRT or WebVTT cue. ``words``: VTT karaoke segments ``(start, text)``, first at the cue start."""
+
+    start: float
+    end: float
+    text: str
+    words: tuple[tuple[float, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One TextGrid interval (for point tiers ``xmin == xmax``)."""
+
+    xmin: float
+    xmax: float
+    text: str
+
+
+# --------------------------------------------------------------------------------------- writing
+
+
+def render(result: AlignmentResult, fmt: str) -> str:
+    """``result`` as the text of format ``fmt`` (one of :data:`FORMATS`)."""
+    renderer = _RENDERERS.get(fmt)
+    if renderer is None:
+        raise FormatError(f"unknown output format {fmt!r} (choose from: {', '.join(FORMATS)})")
+    _check_renderable(result)
+    return renderer(result)
+
+
+def write(result: AlignmentResult, fmt: str, path: PathLike) -> None:
+    """Render, then write atomically: on any error ``path`` is left as it was."""
+    atomic_write_text(path, render(result, fmt))
+
+
+def format_for_path(path: PathLike) -> str | None:
+    """The format a file name's suffix suggests (``.lrc`` -> plain ``lrc``), or None."""
+    suffix = Path(path).suffix.lower()
+    for fmt, fmt_suffix in FORMAT_SUFFIXES.items():
+        if suffix == fmt_suffix.lower():
+            return fmt
+    return None
+
+
+def _check_renderable(result: AlignmentResult) -> None:
+    if not (math.isfinite(result.duration) and result.duration >= 0):
+        raise FormatError(f"cannot render a result of duration {result.duration}")
+    for kind, items in (("word", result.words), ("line", result.lines)):
+        for i, item in enumerate(items):
+            if not (math.isfinite(item.start) and math.isfinite(item.end) and 0 <= item.start <= item.end):
+                raise FormatError(f"cannot render {kind} {i} ({item.text!r}): invalid times {item.start}..{item.end}")
+    for i, word in enumerate(result.words):
+        if not 0 <= word.line < len(result.lines):
+            raise FormatError(f"cannot render word {i} ({word.text!r}): line {word.line} does not exist")
+
+
+def _words_by_line(result: AlignmentResult) -> list[list[Word]]:
+    grouped: list[list[Word]] = [[] for _ in result.lines]
+    for word in result.words:
+        grouped[word.line].append(word)
+    return grouped
+
+
+def _render_json(result: AlignmentResult) -> str:
+    return json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _lrc_time(seconds: float) -> str:
+    """``mm:ss.xx``; minutes keep counting past 59."""
+    centis = round(seconds * 100)
+    return f"{centis // 6000:02d}:{centis // 100 % 60:02d}.{centis % 100:02d}"
+
+
+def _lrc_header(result: AlignmentResult) -> list[str]:
+    total = round(result.duration)
+    return [f"[length: {total // 60}:{total % 60:02d}]", "[re:lyricalign]"]
+
+
+def _break_after(lines: Sequence[Line], index: int, duration: float) -> float | None:
+    """End time of line ``index`` if a gap longer than :data:`LRC_GAP_SECONDS` follows it."""
+    following = lines[index + 1].start if index + 1 < len(lines) else duration
+    end = lines[index].end
+    return end if following - end > LRC_GAP_SECONDS else None
+
+
+def _render_lrc(result: AlignmentResult) -> str:
+    out = _lrc_header(result)
+    for i, line in enumerate(result.lines):
+        out.append(f"[{_lrc_time(line.start)}]{line.text}")
+        if (end := _break_after(result.lines, i, result.duration)) is not None:
+            out.append(f"[{_lrc_time(end)}]")
+    return "\n".join(out) + "\n"
+
+
+def _render_elrc(result: AlignmentResult) -> str:
+    out = _lrc_header(result)
+    for i, (line, words) in enumerate(zip(result.lines, _words_by_line(result))):
+        tagged = " ".join(f"<{_lrc_time(w.start)}> {w.text}" for w in words)
+        out.append(f"[{_lrc_time(line.start)}] {tagged} <{_lrc_time(line.end)}>")
+        if (end := _break_after(result.lines, i, result.duration)) is not None:
+            out.append(f"[{_lrc_time(end)}]")
+    return "\n".join(out) + "\n"
+
+
+def _clock(millis: int, separator: str) -> str:
+    """``HH:MM:SS<sep>mmm`` from integer milliseconds; hours keep counting past 99."""
+    return f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d}{separator}{millis % 1000:03d}"
+
+
+def _cue_millis(line: Line) -> tuple[int, int]:
+    start = round(line.start * 1000)
+    return start, max(round(line.end * 1000), start + round(MIN_CUE_SECONDS * 1000))
+
+
+def _render_srt(result: AlignmentResult) -> str:
+    blocks = []
+    for number, line in enumerate(result.lines, start=1):
+        start, end = _cue_millis(line)
+        blocks.append(f"{number}\n{_clock(start, ',')} --> {_clock(end, ',')}\n{line.text}\n")
+    return "\n".join(blocks)
+
+
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _vtt_payload(words: Sequence[Word], start: int, end: int) -> str:
+    """Words with a karaoke timestamp before each but the first (only where strictly inside and increasing)."""
+    parts: list[str] = []
+    previous = start
+    for k, word in enumerate(words):
+        text = _vtt_escape(word.text)
+        at = round(word.start * 1000)
+        if k > 0 and previous < at < end:
+            parts.append(f"<{_clock(at, '.')}>{text}")
+            previous = at
+        else:
+            parts.append(text)
+    return " ".join(parts)
+
+
+def _render_vtt(result: AlignmentResult) -> str:
+    blocks = ["WEBVTT\n"]
+    for line, words in zip(result.lines, _words_by_line(result)):
+        start, end = _cue_millis(line)
+        blocks.append(f"{_clock(start, '.')} --> {_clock(end, '.')}\n{_vtt_payload(words, start, end)}\n")
+    return "\n".join(blocks)
+
+
+def _number(value: float) -> str:
+    text = f"{value:.{TEXTGRID_DECIMALS}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _contiguous(items: Iterable[tuple[float, float, str]], duration: float) -> list[Interval]:
+    """Tile ``[0, duration]`` with positive-length intervals: see the module notes on TextGrid."""
+    intervals: list[Interval] = []
+    pending: list[str] = []  # zero-length items waiting for the next interval
+    cursor = 0.0
+    for start, end, text in items:
+        start = min(max(start, cursor), duration)
+        end = min(max(end, start), duration)
+        if end <= start:
+            last = intervals[-1] if intervals else None
+            if last is not None and last.text and last.xmax == start:
+                intervals[-1] = Interval(last.xmin, last.xmax, f"{last.text} {text}")
+            else:
+                pending.append(text)
+            continue
+        if start > cursor:
+            intervals.append(Interval(cursor, start, ""))
+        intervals.append(Interval(start, end, " ".join([*pending, text])))
+        pending = []
+        cursor = end
+    if cursor < duration or not intervals:
+        intervals.append(Interval(cursor, duration, ""))
+    if pending:  # zero-length items at the very end: join the last interval
+        last = intervals[-1]
+        intervals[-1] = Interval(last.xmin, last.xmax, " ".join(t for t in [last.text, *pending] if t))
+    return intervals
+
+
+def _render_textgrid(result: AlignmentResult) -> str:
+    tiers = {
+        "lines": _contiguous(((ln.start, ln.end, ln.text) for ln in result.lines), result.duration),
+        "words": _contiguous(((w.start, w.end, w.text) for w in result.words), result.duration),
+    }
+    xmax = _number(result.duration)
+    out = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0", f"xmax = {xmax}",
+           "tiers? <exists>", f"size = {len(tiers)}", "item []:"]
+    for number, (name, intervals) in enumerate(tiers.items(), start=1):
+        out += [f"    item [{number}]:", '        class = "IntervalTier"', f"        name = {_quoted(name)}",
+                "        xmin = 0", f"        xmax = {xmax}", f"        intervals: size = {len(intervals)}"]
+        for k, interval in enumerate(intervals, start=1):
+            out += [f"        intervals [{k}]:", f"            xmin = {_number(interval.xmin)}",
+                    f"            xmax = {_number(interval.xmax)}", f"            text = {_quoted(interval.text)}"]
+    return "\n".join(out) + "\n"
+
+
+_RENDERERS: dict[str, Callable[[AlignmentResult], str]] = {
+    "json": _render_json,
+    "lrc": _render_lrc,
+    "elrc": _render_elrc,
+    "srt": _render_srt,
+    "vtt": _render_vtt,
+    "textgrid": _render_textgrid,
+}
+
+# --------------------------------------------------------------------------------------- reading
+
+
+def read_json(text: str) -> AlignmentResult:
+    """The result a ``json`` rendering describes."""
+    try:
+        return AlignmentResult.from_dict(json.loads(text))
+    except (ValueError, KeyError, TypeError) as e:
+        raise FormatError(f"not a lyricalign JSON result: {e}") from e
+
+
+def _tag_seconds(minutes: str, seconds: str) -> float:
+    return int(minutes) * 60 + float(seconds.replace(":", "."))
+
+
+def parse_lrc(text: str) -> list[tuple[float, str]]:
+    """``(time, text)`` per timed line, sorted by time (a line with several tags yields several entries).
+
+    ID tags (``[ar:...]``, ``[length: ...]``) and untimed lines are ignored; enhanced-LRC word tags are
+    removed from the text.
+    """
+    entries: list[tuple[float, str]] = []
+    for raw in text.lstrip("\ufeff").splitlines():
+        times, rest = _leading_tags(raw.strip())
+        body = " ".join(_LRC_WORD_TAG.sub(" ", rest).split())
+        entries += [(t, body) for t in times]
+    entries.sort(key=lambda entry: entry[0])
+    return entries
+
+
+def parse_elrc(text: str) -> list[tuple[float, list[tuple[float, str]]]]:
+    """``(line time, [(word time, word), ...])`` per timed line, in file order.
+
+    The final tag of a line, with no word after it, is kept as ``(line end, "")``; text before the
+    first word tag is given the line's time.
+    """
+    lines: list[tuple[float, list[tuple[float, str]]]] = []
+    for raw in text.lstrip("\ufeff").splitlines():
+        times, rest = _leading_tags(raw.strip())
+        if not times:
+            continue
+        words: list[tuple[float, str]] = []
+        first = _LRC_WORD_TAG.search(rest)
+        head = (rest[: first.start()] if first else rest).strip()
+        if head:
+            words.append((times[0], head))
+        for tag in _LRC_WORD_TAG.finditer(rest):
+            following = _LRC_WORD_TAG.search(rest, tag.end())
+            word = rest[tag.end() : following.start() if following else len(rest)].strip()
+            words.append((_tag_seconds(tag.group(1), tag.group(2)), word))
+        lines += [(t, words) for t in times]
+    return lines
+
+
+def _leading_tags(line: str) -> tuple[list[float], str]:
+    """Time tags at the start of an LRC line and the rest of it."""
+    times: list[float] = []
+    position = 0
+    while match := _LRC_TAG.match(line, position):
+        times.append(_tag_seconds(match.group(1), match.group(2)))
+        position = match.end()
+    return times, line[position:]
+
+
+def _clock_seconds(text: str, what: str) -> float:
+    match = _CLOCK.match(text.strip())
+    if match is None:
+        raise FormatError(f"{what}: malformed time {text.strip()!r}")
+    hours, minutes, seconds, millis = match.groups()
+    return int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds) + int(millis) / 1000
+
+
+def _timing(line: str, what: str) -> tuple[float, float]:
+    if "-->" not in line:
+        raise FormatError(f"{what}: expected 'start --> end', got {line!r}")
+    start, _, rest = line.partition("-->")
+    end = rest.split()[0] if rest.split() else ""
+    return _clock_seconds(start, what), _clock_seconds(end, what)
+
+
+def _blocks(text: str) -> list[list[str]]:
+    """Groups of non-blank lines separated by blank lines."""
+    blocks: list[list[str]] = []
+    current: list[str] = []
+    for line in text.lstrip("\ufeff").replace("\r\n", "\n").split("\n"):
+        if line.strip():
+            current.append(line.rstrip())
+        elif current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def parse_srt(text: str) -> list[Cue]:
+    """SRT cues in file order; :class:`FormatError` names the first malformed block."""
+    cues = []
+    for number, block in enumerate(_blocks(text), start=1):
+        what = f"SRT cue {number}"
+        if not block[0].strip().isdigit():
+            raise FormatError(f"{what}: expected a cue number, got {block[0]!r}")
+        if len(block) < 2:
+            raise FormatError(f"{what}: missing its timing line")
+        start, end = _timing(block[1], what)
+        cues.append(Cue(start, end, "\n".join(block[2:])))
+    return cues
+
+
+def parse_vtt(text: str) -> list[Cue]:
+    """WebVTT cues in file order, with karaoke timestamps as :attr:`Cue.words`; tags removed from text."""
+    blocks = _blocks(text)
+    if not blocks or not re.match(r"WEBVTT(?:[ \t]|$)", blocks[0][0]):
+        raise FormatError("not a WebVTT file: it must start with 'WEBVTT'")
+    cues = []
+    for block in blocks[1:]:
+        if block[0].startswith(("NOTE", "STYLE", "REGION")):
+            continue
+        timing_row = 0 if "-->" in block[0] else 1  # an optional cue identifier comes first
+        what = f"WebVTT cue {len(cues) + 1}"
+        if timing_row >= len(block):
+            raise FormatError(f"{what}: missing its timing line")
+        start, end = _timing(block[timing_row], what)
+        payload = "\n".join(block[timing_row + 1 :])
+        cues.append(Cue(start, end, _vtt_text(payload), _vtt_segments(payload, start, what)))
+    return cues
+
+
+def _vtt_unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&nbsp;", "\u00a0").replace("&amp;", "&")
+
+
+def _vtt_text(payload: str) -> str:
+    return _vtt_unescape(" ".join(_VTT_TAG.sub(" ", payload).split()))
+
+
+def _vtt_segments(payload: str, start: float, what: str) -> tuple[tuple[float, str], ...]:
+    pieces = _VTT_TIMESTAMP.split(payload)  # [text, time, text, time, text, ...]
+    segments = [(start, _vtt_text(pieces[0]))]
+    segments += [(_clock_seconds(at, what), _vtt_text(body)) for at, body in zip(pieces[1::2], pieces[2::2])]
+    return tuple(segments)
+
+
+def parse_textgrid(text: str) -> dict[str, list[Interval]]:
+    """Tier name -> intervals, from a Praat TextGrid (long or short text format).
+
+    Point tiers (``TextTier``) are returned with ``xmin == xmax`` per point.
+    """
+    tokens = _textgrid_tokens(text)
+    try:
+        if next(tokens) != "ooTextFile" or next(tokens) != "TextGrid":
+            raise FormatError("not a TextGrid: expected 'File type = \"ooTextFile\"' and 'Object class = \"TextGrid\"'")
+        float(next(tokens)), float(next(tokens))  # the grid's xmin, xmax
+        if next(tokens) != "<exists>":
+            return {}
+        tiers: dict[str, list[Interval]] = {}
+        for _ in range(int(next(tokens))):
+            tier_class, name = next(tokens), next(tokens)
+            float(next(tokens)), float(next(tokens))
+            count = int(next(tokens))
+            if tier_class == "IntervalTier":
+                tiers[name] = [Interval(float(next(tokens)), float(next(tokens)), next(tokens)) for _ in range(count)]
+            elif tier_class == "TextTier":
+                tiers[name] = [Interval(t, t, next(tokens)) for t in (float(next(tokens)) for _ in range(count))]
+            else:
+                raise FormatError(f"TextGrid tier {name!r}: unknown class {tier_class!r}")
+        return tiers
+    except StopIteration as e:
+        raise FormatError("TextGrid ends early: fewer values than its sizes announce") from e
+    except ValueError as e:
+        if isinstance(e, FormatError):
+            raise
+        raise FormatError(f"malformed TextGrid: {e}") from e
+
+
+def _textgrid_tokens(text: str):
+    """Strings (unquoted), flags and numbers (as text), in order; labels and indices are skipped."""
+    for match in _TEXTGRID_TOKEN.finditer(text.lstrip("\ufeff")):
+        string, flag, number = match.groups()
+        if string is not None:
+            yield string.replace('""', '"')
+        elif flag is not None:
+            yield flag
+        elif number is not None:
+            yield number
