@@ -1,0 +1,91 @@
+"""Service settings: every limit in one frozen dataclass, read once from ``LYRICALIGN_*`` env vars.
+
+Both servers (BentoML HTTP and the gRPC gateway) read the same variables, so a limit is set once
+for a deployment::
+
+    LYRICALIGN_MODEL_TAG=lyricalign-ctc:latest LYRICALIGN_MAX_UPLOAD_MB=50 bentoml serve service.service:LyricAlign
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import Mapping
+
+ENV_PREFIX = "LYRICALIGN_"
+DEFAULT_MODEL_TAG = "lyricalign-ctc:latest"
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Limits and pool sizes of the alignment service (validated on creation).
+
+    Attributes:
+        model_tag: BentoML model store tag of the acoustic model (ONNX + metadata).
+        max_upload_mb: largest accepted request body for ``/align``, in MiB (413 above).
+        max_audio_seconds: longest decoded audio accepted (422 above).
+        max_lyrics_chars: longest lyrics text accepted (400 above).
+        max_inflight: ``/align`` requests processed at once per worker; more get 503 + Retry-After.
+        engine_workers: processes running the sequential engines (hmm, dtw, uniform); each hmm
+            process holds ~1 GB, so this is the memory knob.
+        engine_queue: sequential-engine jobs admitted at once (running + waiting); more get 503.
+        batching: send model windows through BentoML's adaptive batcher (False: run each request's
+            windows directly; the baseline of ``benchmarks/bench_batching.py``).
+        batch_size: largest batch of model windows run in one ONNX call (adaptive batching).
+        batch_latency_ms: longest a window waits for its batch to fill.
+        retry_after_s: the ``Retry-After`` value sent with 503 responses.
+    """
+
+    model_tag: str = DEFAULT_MODEL_TAG
+    max_upload_mb: float = 50.0
+    max_audio_seconds: float = 600.0
+    max_lyrics_chars: int = 20_000
+    max_inflight: int = 16
+    engine_workers: int = 1
+    engine_queue: int = 4
+    batching: bool = True
+    batch_size: int = 16
+    batch_latency_ms: int = 200
+    retry_after_s: int = 5
+
+    def __post_init__(self) -> None:
+        if not self.model_tag.strip():
+            raise ValueError("model_tag must not be empty")
+        for name in ("max_upload_mb", "max_audio_seconds", "max_lyrics_chars", "max_inflight", "engine_workers",
+                     "engine_queue", "batch_latency_ms", "retry_after_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.batch_size < 2:  # BentoML rejects max_batch_size=1 for a batchable API
+            raise ValueError(f"batch_size must be at least 2, got {self.batch_size}")
+        if self.engine_queue < self.engine_workers:
+            raise ValueError(f"engine_queue ({self.engine_queue}) must be >= engine_workers ({self.engine_workers})")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * MIB)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "ServiceConfig":
+        """Defaults overridden by ``LYRICALIGN_<FIELD NAME IN UPPER CASE>`` variables."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            kind = type(f.default)
+            try:
+                values[f.name] = _parse_bool(raw) if kind is bool else kind(raw)
+            except ValueError as e:
+                raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from e
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)

@@ -1,0 +1,85 @@
+"""A bounded pool of worker processes for the sequential engines (hmm, dtw, uniform).
+
+Why processes: the HMM aligner (pocketsphinx) holds the GIL for seconds per song and ~1 GB of
+memory; in a thread it would stall the event loop that serves every other request. Why bounded:
+at most ``queue`` jobs are admitted (running + waiting); the next one is refused at once with
+503 + Retry-After instead of piling up. A crashed worker (e.g. killed for memory) breaks only the
+request it was serving: the pool is rebuilt and that request gets 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+import numpy as np
+
+from lyricalign.engines import Engine, create_engine
+from lyricalign.errors import EngineUnavailableError, LyricalignError
+from lyricalign.schema import AlignmentResult
+from lyricalign.text import Lyrics
+
+from .pipeline import RequestError
+
+logger = logging.getLogger(__name__)
+
+# Engines created in a worker process, by method name (each worker loads a model once).
+_WORKER_ENGINES: dict[str, Engine] = {}
+
+
+def _align_in_worker(method: str, audio: np.ndarray, lyrics: Lyrics) -> dict[str, Any]:
+    """Runs in a pool process: ``{"result": dict}``, or ``{"error": message, "status": http code}``."""
+    try:
+        engine = _WORKER_ENGINES.get(method)
+        if engine is None:
+            engine = _WORKER_ENGINES[method] = create_engine(method)
+        return {"result": engine.align(audio, lyrics).to_dict()}
+    except EngineUnavailableError as e:
+        return {"error": str(e), "status": 501}
+    except LyricalignError as e:
+        return {"error": str(e), "status": 422}
+
+
+class EnginePool:
+    """``await pool.align(method, audio, lyrics)``; at most ``queue`` calls admitted at once."""
+
+    def __init__(self, workers: int, queue: int, retry_after_s: int) -> None:
+        self.workers = workers
+        self.queue = queue
+        self.retry_after_s = retry_after_s
+        self.admitted = 0
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # spawn: the server process has threads and an ONNX session; forking it is unsafe.
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return self._executor
+
+    async def align(self, method: str, audio: np.ndarray, lyrics: Lyrics) -> AlignmentResult:
+        if self.admitted >= self.queue:
+            raise RequestError(503, f"{method} aligner busy: {self.admitted} songs queued, retry later",
+                               retry_after=self.retry_after_s)
+        self.admitted += 1
+        try:
+            loop = asyncio.get_running_loop()
+            outcome = await loop.run_in_executor(self._pool(), _align_in_worker, method, audio, lyrics)
+        except BrokenProcessPool as e:
+            logger.error("a %s worker process died; restarting the pool", method)
+            self.shutdown()
+            raise RequestError(503, f"{method} aligner worker failed, retry later",
+                               retry_after=self.retry_after_s) from e
+        finally:
+            self.admitted -= 1
+        if "error" in outcome:
+            raise RequestError(outcome["status"], outcome["error"])
+        return AlignmentResult.from_dict(outcome["result"])
+
+    def shutdown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None

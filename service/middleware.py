@@ -1,0 +1,131 @@
+"""ASGI guard in front of ``POST /align``: admission control before any byte is parsed.
+
+BentoML parses the multipart body (and writes the upload to disk) before the API function runs,
+so size, media type and overload must be checked earlier, here:
+
+* more than ``max_inflight`` requests being processed -> 503 + ``Retry-After`` (never queue
+  unboundedly: a client retries instead of the server wedging);
+* a body that is not ``multipart/form-data`` -> 415 (this also closes BentoML's JSON path, where
+  a string ``audio`` field would be read as a path on the server);
+* a body larger than ``max_upload_bytes`` (declared or streamed) -> 413.
+
+The accepted body is buffered (bounded by the limit) and replayed to the app.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+logger = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+GUARDED_PATH = "/align"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    status: int
+    message: str
+    retry_after: int | None = None
+
+
+class AlignGuard:
+    """Pure ASGI middleware; BentoML instantiates it with ``add_asgi_middleware(AlignGuard, **options)``."""
+
+    def __init__(self, app: ASGIApp, *, max_upload_bytes: int, max_inflight: int, retry_after_s: int) -> None:
+        self.app = app
+        self.max_upload_bytes = max_upload_bytes
+        self.max_inflight = max_inflight
+        self.retry_after_s = retry_after_s
+        self.inflight = 0  # one event loop per worker process: no lock needed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].rstrip("/") != GUARDED_PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        if self.inflight >= self.max_inflight:
+            await _reject(send, Rejection(503, f"server busy: {self.inflight} alignments in progress, retry later",
+                                          self.retry_after_s))
+            return
+        self.inflight += 1
+        try:
+            rejection = self._check_headers(scope)
+            body = None
+            if rejection is None:
+                body, rejection = await self._read_body(receive)
+            if rejection is not None:
+                await _reject(send, rejection)
+                return
+            await self.app(scope, _replay(body or b"", receive), send)
+        finally:
+            self.inflight -= 1
+
+    def _check_headers(self, scope: Scope) -> Rejection | None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "multipart/form-data":
+            shown = media_type or "none"
+            return Rejection(415, f"unsupported request content type {shown!r}: send multipart/form-data "
+                                  "with an 'audio' file and a 'lyrics' field")
+        declared = headers.get("content-length")
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                return Rejection(400, f"invalid Content-Length {declared!r}")
+            if length > self.max_upload_bytes:
+                return self._too_large(length)
+        return None
+
+    async def _read_body(self, receive: Receive) -> tuple[bytes | None, Rejection | None]:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None, Rejection(400, "client disconnected before the request body was complete")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_upload_bytes:
+                return None, self._too_large(size, at_least=True)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks), None
+
+    def _too_large(self, size: int, at_least: bool = False) -> Rejection:
+        limit_mb = self.max_upload_bytes / (1024 * 1024)
+        size_mb = size / (1024 * 1024)
+        return Rejection(413, f"request body is {'over ' if at_least else ''}{size_mb:.1f} MiB, "
+                              f"over the limit of {limit_mb:.1f} MiB")
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that yields the buffered body once, then defers to the real one (disconnects)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _reject(send: Send, rejection: Rejection) -> None:
+    logger.info("rejected /align with %d: %s", rejection.status, rejection.message)
+    body = json.dumps({"error": rejection.message}).encode("utf-8")
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if rejection.retry_after is not None:
+        headers.append((b"retry-after", str(rejection.retry_after).encode()))
+    await send({"type": "http.response.start", "status": rejection.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

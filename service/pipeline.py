@@ -1,0 +1,203 @@
+"""What one ``/align`` request does, without BentoML: validate, decode, align, render.
+
+The BentoML service (``service.service``) and the gRPC gateway only move bytes; every decision
+about inputs and every call into the core lives here, so both protocols answer the same way.
+
+Two alignment paths:
+
+* ``ctc``: the acoustic model runs in this process. The waveform is cut into fixed-length windows
+  (``AcousticModel.plan_windows``), the windows go through the batching endpoint (any number of
+  requests share one ONNX call), and the stitched log-probs are aligned here.
+* every other method (``hmm``, ``dtw``, ``uniform``): sequential per song and CPU-bound for seconds,
+  so they run in a bounded pool of worker processes (:mod:`service.engine_pool`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+import numpy as np
+
+from lyricalign import __version__
+from lyricalign.audio import AudioLimits, duration_of, load_audio
+from lyricalign.engines import DEFAULT_METHOD, ENGINES
+from lyricalign.errors import LyricalignError
+from lyricalign.schema import AlignmentResult
+from lyricalign.text import SUPPORTED_LANGUAGES, Lyrics, normalize_language, parse_lyrics
+
+from .config import ServiceConfig
+
+if TYPE_CHECKING:
+    from lyricalign.model import AcousticModel
+
+logger = logging.getLogger(__name__)
+
+#: Media types an ``audio`` part may declare; anything else is refused with 415 before decoding.
+ACCEPTED_MEDIA_PREFIXES = ("audio/", "video/")
+ACCEPTED_MEDIA_TYPES = ("application/octet-stream", "application/ogg", "")
+#: Output formats and their media types (``lyricalign.formats.FORMATS``).
+FORMAT_MEDIA_TYPES = {
+    "json": "application/json",
+    "lrc": "text/plain; charset=utf-8",
+    "elrc": "text/plain; charset=utf-8",
+    "srt": "application/x-subrip; charset=utf-8",
+    "vtt": "text/vtt; charset=utf-8",
+    "textgrid": "text/plain; charset=utf-8",
+}
+
+#: ``windows (B, L) float32 -> log-probs (B, F, C) float32``, awaited (the batching endpoint).
+WindowRunner = Callable[[np.ndarray], Awaitable[np.ndarray]]
+
+
+class RequestError(Exception):
+    """A request the service refuses; ``status`` is the HTTP code, the message goes to the client."""
+
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class AlignParams:
+    """A validated request, before its audio is decoded."""
+
+    lyrics: Lyrics
+    method: str
+    format: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A response body and its media type."""
+
+    body: str
+    media_type: str
+
+
+def validate_params(
+    lyrics: str, language: str | None, method: str | None, fmt: str | None, config: ServiceConfig
+) -> AlignParams:
+    """Check the text fields of a request; raises :class:`RequestError` (400/422)."""
+    method = (method or DEFAULT_METHOD).strip().lower()
+    if method not in ENGINES:
+        raise RequestError(400, f"unknown method {method!r} (choose from: {', '.join(sorted(ENGINES))})")
+    fmt = (fmt or "json").strip().lower()
+    if fmt not in FORMAT_MEDIA_TYPES:
+        raise RequestError(400, f"unknown format {fmt!r} (choose from: {', '.join(FORMAT_MEDIA_TYPES)})")
+    if len(lyrics) > config.max_lyrics_chars:
+        raise RequestError(413, f"lyrics are {len(lyrics)} characters long, over the limit of {config.max_lyrics_chars}")
+    try:
+        code = normalize_language(language or "en")
+    except LyricalignError as e:
+        raise RequestError(400, str(e)) from e
+    try:
+        parsed = parse_lyrics(lyrics, code)
+    except LyricalignError as e:
+        raise RequestError(422, str(e)) from e
+    return AlignParams(lyrics=parsed, method=method, format=fmt)
+
+
+def check_media_type(media_type: str | None) -> None:
+    """Refuse uploads that declare a non-audio type (415); undeclared types are decoded and judged."""
+    declared = (media_type or "").split(";")[0].strip().lower()
+    if declared.startswith(ACCEPTED_MEDIA_PREFIXES) or declared in ACCEPTED_MEDIA_TYPES:
+        return
+    raise RequestError(415, f"unsupported audio media type {declared!r}: upload an audio or video file")
+
+
+def decode_audio(source: bytes | Path, config: ServiceConfig) -> np.ndarray:
+    """Upload -> ``(N,)`` float32 at 16 kHz; undecodable, silent or over-long audio -> 422."""
+    limits = AudioLimits(max_duration=config.max_audio_seconds, reject_silent=True)
+    try:
+        return load_audio(source, limits)
+    except LyricalignError as e:
+        raise RequestError(422, str(e)) from e
+
+
+def render(result: AlignmentResult, fmt: str) -> Rendered:
+    """The result in ``fmt`` (json is the core's :meth:`AlignmentResult.to_dict`)."""
+    if fmt == "json":
+        import json
+
+        return Rendered(json.dumps(result.to_dict(), ensure_ascii=False), FORMAT_MEDIA_TYPES["json"])
+    from lyricalign.formats import render as render_format
+
+    return Rendered(render_format(result, fmt), FORMAT_MEDIA_TYPES[fmt])
+
+
+class CTCPath:
+    """The acoustic model and CTC engine of the ``ctc`` method, loaded once per worker."""
+
+    def __init__(self, model_path: Path) -> None:
+        from lyricalign.model import AcousticModel
+
+        self.model: AcousticModel = AcousticModel(model_path)
+        self._engine: Any = None
+
+    @property
+    def engine(self) -> Any:
+        """The ``ctc`` engine over :attr:`model` (created on first use: it may need extra packages)."""
+        if self._engine is None:
+            from lyricalign.engines import create_engine
+
+            try:
+                self._engine = create_engine("ctc", model=self.model)
+            except LyricalignError as e:
+                raise RequestError(501, str(e)) from e
+        return self._engine
+
+    def infer(self, windows: np.ndarray) -> np.ndarray:
+        """``(B, L)`` float32 windows -> ``(B, F, C)`` log-probs (the batched ONNX call)."""
+        return self.model.infer_windows(windows)
+
+    async def align(self, audio: np.ndarray, lyrics: Lyrics, run_windows: WindowRunner) -> AlignmentResult:
+        """Align through ``run_windows`` (the batching endpoint, or :meth:`infer` wrapped)."""
+        engine = self.engine
+        plan = await asyncio.to_thread(self.model.plan_windows, audio)
+        window_log_probs = await run_windows(plan.windows)
+        try:
+            return await asyncio.to_thread(self._finish, engine, plan, window_log_probs, lyrics, duration_of(audio))
+        except LyricalignError as e:
+            raise RequestError(422, str(e)) from e
+
+    def _finish(self, engine: Any, plan: Any, window_log_probs: np.ndarray, lyrics: Lyrics,
+                duration: float) -> AlignmentResult:
+        return engine.align_log_probs(self.model.stitch(plan, window_log_probs), lyrics, duration)
+
+
+def service_info(config: ServiceConfig, model_tag: str, ctc: CTCPath | None) -> dict[str, Any]:
+    """The ``/info`` document: what this server aligns with and what it accepts."""
+    metadata: dict[str, Any] = {}
+    if ctc is not None:
+        meta = ctc.model.metadata
+        metadata = {
+            "name": meta.name,
+            "version": meta.version,
+            "languages": list(meta.languages),
+            "units": len(meta.units),
+            "trained": bool(meta.trained),
+        }
+    return {
+        "version": __version__,
+        "model_tag": model_tag,
+        "model": metadata,
+        "methods": sorted(ENGINES),
+        "default_method": DEFAULT_METHOD,
+        "languages": sorted(SUPPORTED_LANGUAGES),
+        "formats": list(FORMAT_MEDIA_TYPES),
+        "limits": {
+            "max_upload_bytes": config.max_upload_bytes,
+            "max_audio_seconds": config.max_audio_seconds,
+            "max_lyrics_chars": config.max_lyrics_chars,
+            "max_inflight": config.max_inflight,
+            "engine_queue": config.engine_queue,
+        },
+        "batching": {"enabled": config.batching, "max_batch_size": config.batch_size,
+                     "max_latency_ms": config.batch_latency_ms},
+    }

@@ -1,0 +1,214 @@
+"""The BentoML service: ``POST /align``, ``GET|POST /info``, and the batching endpoint.
+
+Run it with ``scripts/serve.sh`` (registers the default model if the store has none), or::
+
+    bentoml serve service.service:LyricAlign --host 127.0.0.1 --port 3000
+
+This module only moves bytes: validation, decoding and alignment are :mod:`service.pipeline`
+(shared with the gRPC gateway); limits come from :class:`service.config.ServiceConfig`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any, Optional
+
+import bentoml
+import numpy as np
+from pydantic import Field
+from pydantic.json_schema import SkipJsonSchema
+from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from lyricalign.audio import duration_of
+from lyricalign.engines import DEFAULT_METHOD
+from lyricalign.schema import AlignmentResult
+
+from .codec import decode_array, encode_array
+from .config import ServiceConfig
+from .engine_pool import EnginePool
+from .middleware import AlignGuard
+from .pipeline import (
+    CTCPath,
+    RequestError,
+    check_media_type,
+    decode_audio,
+    render,
+    service_info,
+    validate_params,
+)
+
+logger = logging.getLogger(__name__)
+
+CONFIG = ServiceConfig.from_env()
+MODEL_FILE = "model.onnx"  # name of the ONNX file inside the BentoML model directory
+FORM_FIELDS = ("audio", "lyrics", "language", "method", "format")
+
+AUDIO_SECONDS = bentoml.metrics.Counter(
+    name="lyricalign_audio_seconds_aligned",
+    documentation="Seconds of audio aligned successfully",
+    labelnames=["method"],
+)
+WORD_CONFIDENCE = bentoml.metrics.Histogram(
+    name="lyricalign_word_confidence",
+    documentation="Confidence of every aligned (not interpolated) word",
+    labelnames=["method"],
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+)
+REJECTED = bentoml.metrics.Counter(
+    name="lyricalign_requests_rejected",
+    documentation="Align requests refused, by HTTP status",
+    labelnames=["status"],
+)
+
+
+class AlignInput(bentoml.IODescriptor):
+    """Multipart form of ``POST /align``; the fields mirror ``lyricalign align``'s options."""
+
+    audio: Path = Field(description="the recording (wav, flac, mp3, ogg, m4a, opus, ...)")
+    lyrics: str = Field(description="UTF-8 lyrics, one sung line per line, blank line between paragraphs")
+    language: str = Field(default="en", description="en, es, fr, de, it or pt (or the language's name)")
+    method: str = Field(default=DEFAULT_METHOD, description="ctc, hmm, dtw or uniform")
+    format: str = Field(default="json", description="json, lrc, elrc, srt, vtt or textgrid")
+    # Set by from_http_request when the form is refused before validation (never by clients).
+    rejection: SkipJsonSchema[Optional[str]] = None
+
+    @classmethod
+    async def from_http_request(cls, request: Request, serde: Any) -> "AlignInput":
+        """Parse the form ourselves: BentoML's parser would fetch a URL given as ``audio`` text."""
+        form = await request.form(max_files=1, max_fields=len(FORM_FIELDS))
+        audio = form.get("audio")
+        if not isinstance(audio, UploadFile):
+            return cls.model_construct(audio=Path(), lyrics="", rejection="audio must be uploaded as a file part")
+        try:
+            check_media_type(audio.content_type)
+        except RequestError as e:
+            return cls.model_construct(audio=Path(), lyrics="", rejection=f"415:{e.message}")
+        fields = {k: v for k in FORM_FIELDS[1:] if isinstance(v := form.get(k), str)}
+        return cls.model_validate({"audio": audio, **fields})
+
+
+@bentoml.service(
+    name="lyricalign",
+    workers=1,
+    traffic={"timeout": 900},
+    metrics={"enabled": True},
+)
+class LyricAlign:
+    """Lyrics-to-audio alignment over HTTP. One ONNX session per worker; sequential engines in a process pool."""
+
+    model_ref = bentoml.models.BentoModel(CONFIG.model_tag)
+
+    def __init__(self) -> None:
+        self.config = CONFIG
+        self.model_tag = str(self.model_ref.tag)
+        self.ctc = CTCPath(Path(self.model_ref.path_of(MODEL_FILE)))
+        self.pool = EnginePool(CONFIG.engine_workers, CONFIG.engine_queue, CONFIG.retry_after_s)
+        logger.info("loaded %s (%s); batching %s", self.model_tag, self.ctc.model.metadata.name,
+                    "on" if CONFIG.batching else "off")
+
+    @bentoml.on_shutdown
+    def stop_workers(self) -> None:
+        self.pool.shutdown()
+
+    @bentoml.api(route="/align", input_spec=AlignInput)
+    async def align(
+        self,
+        audio: Path,
+        lyrics: str,
+        language: str = "en",
+        method: str = DEFAULT_METHOD,
+        format: str = "json",
+        rejection: Optional[str] = None,
+    ) -> dict:
+        """Align ``lyrics`` to the uploaded ``audio``; returns the result in ``format`` (JSON by default)."""
+        form = {"audio": audio, "lyrics": lyrics, "language": language, "method": method, "format": format,
+                "rejection": rejection}
+        try:
+            result, fmt = await self._align(form)
+            rendered = render(result, fmt)
+        except RequestError as e:
+            REJECTED.labels(status=str(e.status)).inc()
+            headers = {"Retry-After": str(e.retry_after)} if e.retry_after is not None else None
+            return JSONResponse({"error": e.message}, status_code=e.status, headers=headers)  # type: ignore[return-value]
+        self._observe(result)
+        return Response(rendered.body, media_type=rendered.media_type)  # type: ignore[return-value]
+
+    async def _align(self, form: dict[str, Any]) -> tuple[AlignmentResult, str]:
+        rejection = form.get("rejection")
+        if rejection:
+            status, _, message = rejection.partition(":") if rejection[:3].isdigit() else ("400", "", rejection)
+            raise RequestError(int(status), message)
+        params = validate_params(form["lyrics"], form["language"], form["method"], form["format"], self.config)
+        # Bytes, not the temp path: error messages then name "audio", not a server path.
+        audio = await asyncio.to_thread(decode_audio, form["audio"].read_bytes(), self.config)
+        if params.method == "ctc":
+            return await self.ctc.align(audio, params.lyrics, self._run_windows), params.format
+        return await self.pool.align(params.method, audio, params.lyrics), params.format
+
+    async def _run_windows(self, windows: np.ndarray) -> np.ndarray:
+        """``(B, L)`` windows -> ``(B, F, C)`` log-probs, through the batcher unless it is disabled."""
+        if not self.config.batching:
+            return await asyncio.to_thread(self.ctc.infer, windows)
+        encoded = await self.to_async.infer_windows([encode_array(w) for w in windows])  # type: ignore[attr-defined]
+        if any(not item for item in encoded):
+            raise RequestError(500, "acoustic model failed on a window")
+        return np.stack([decode_array(item) for item in encoded])
+
+    @bentoml.api(batchable=True, batch_dim=0, max_batch_size=CONFIG.batch_size, max_latency_ms=CONFIG.batch_latency_ms)
+    def infer_windows(self, windows: list[str]) -> list[str]:
+        """Internal batching endpoint: base64 ``.npy`` windows ``(L,)`` -> base64 log-probs ``(F, C)``.
+
+        Items from any number of requests arrive together; an item that is not a float32 window of
+        the model's length yields ``""`` instead of failing the whole batch.
+        """
+        arrays: list[np.ndarray | None] = []
+        for item in windows:
+            try:
+                arrays.append(self._window(decode_array(item)))
+            except ValueError:
+                arrays.append(None)
+        valid = [a for a in arrays if a is not None]
+        if not valid:
+            return ["" for _ in windows]
+        log_probs = iter(self.ctc.infer(np.stack(valid)))
+        return [encode_array(next(log_probs)) if a is not None else "" for a in arrays]
+
+    def _window(self, array: np.ndarray) -> np.ndarray:
+        expected = self.ctc.model.window_length
+        if array.dtype != np.float32 or array.shape != (expected,):
+            raise ValueError(f"expected a float32 window of {expected} samples, got {array.dtype} {array.shape}")
+        return array
+
+    def info(self) -> dict[str, Any]:
+        """Model tag and metadata, languages, methods, formats and limits (served as ``GET /info``)."""
+        return service_info(self.config, self.model_tag, self.ctc)
+
+    def _observe(self, result: AlignmentResult) -> None:
+        AUDIO_SECONDS.labels(method=result.method).inc(result.duration)
+        for word in result.words:
+            if not word.interpolated:
+                WORD_CONFIDENCE.labels(method=result.method).observe(word.confidence)
+
+
+async def _get_info(request: Request) -> Response:
+    service = bentoml.get_current_service()
+    if service is None:
+        return JSONResponse({"error": "service is starting"}, status_code=503)
+    return Response(json.dumps(service.info()), media_type="application/json")
+
+
+LyricAlign.add_asgi_middleware(
+    AlignGuard,
+    max_upload_bytes=CONFIG.max_upload_bytes,
+    max_inflight=CONFIG.max_inflight,
+    retry_after_s=CONFIG.retry_after_s,
+)
+# PassiveMount at "/" only claims the paths its routes match, so this adds exactly GET /info.
+LyricAlign.mount_asgi_app(Starlette(routes=[Route("/info", _get_info, methods=["GET"])]), path="/")

@@ -1,0 +1,64 @@
+"""Put an exported ONNX acoustic model into the BentoML model store, for the service to serve.
+
+The stored model directory holds ``model.onnx`` and its description ``model.json`` (the sidecar
+that :func:`lyricalign.model.read_metadata` reads first), so the service opens it with the plain
+core loader. Labels (``trained``, ``languages``...) make ``bentoml models list`` informative::
+
+    python -m training.register models/tiny-0.onnx            # -> lyricalign-ctc:<version>
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+from pathlib import Path
+
+from lyricalign.errors import ModelError
+from lyricalign.model import read_metadata
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_NAME = "lyricalign-ctc"
+MODEL_FILE = "model.onnx"  # service.service.MODEL_FILE
+METADATA_FILE = "model.json"  # sidecar of MODEL_FILE
+
+
+def register_model(onnx_path: Path, name: str = DEFAULT_NAME) -> str:
+    """Copy ``onnx_path`` and its metadata into a new BentoML model ``name``; returns its tag.
+
+    Raises:
+        ModelError: the file is missing or is not a lyricalign model (no metadata).
+    """
+    import bentoml
+
+    onnx_path = Path(onnx_path)
+    if not onnx_path.is_file():
+        raise ModelError(f"{onnx_path}: no such model file")
+    metadata = read_metadata(onnx_path)
+    labels = {
+        "source_model": metadata.name,
+        "source_version": metadata.version,
+        "trained": str(metadata.trained).lower(),
+        "languages": ",".join(metadata.languages),
+    }
+    with bentoml.models.create(name, labels=labels, metadata={"lyricalign": metadata.to_dict()}) as stored:
+        shutil.copyfile(onnx_path, stored.path_of(MODEL_FILE))
+        Path(stored.path_of(METADATA_FILE)).write_text(metadata.to_json(), encoding="utf-8")
+    tag = str(stored.tag)
+    logger.info("registered %s (%s, trained=%s) as %s", onnx_path, metadata.tag, metadata.trained, tag)
+    return tag
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Register an exported ONNX model in the BentoML model store.")
+    parser.add_argument("onnx", type=Path, help="an ONNX file written by `lyricalign export`")
+    parser.add_argument("--name", default=DEFAULT_NAME, help=f"model name in the store (default: {DEFAULT_NAME})")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    print(register_model(args.onnx, args.name))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
