@@ -18,6 +18,7 @@ import csv
 import hashlib
 import json
 import logging
+import re
 import unicodedata
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 SUMMARY_NAME = "summary.json"
+_ANNOTATION = re.compile(r"\[.*\]")
 AUDIO_EXTENSIONS = (".flac", ".wav", ".mp3", ".ogg", ".m4a", ".opus", ".webm")
 
 
@@ -107,9 +109,12 @@ def normalize_name(name: str) -> str:
 
 
 def spoken_words(segments: Sequence[Segment], language: str) -> list[WordRecord]:
-    """Annotated words -> spoken-form word records, dropping those with nothing to say."""
+    """Annotated words -> spoken-form word records, dropping those with nothing to say
+    (including bracketed annotations such as ``[Chorus]``, which are not sung)."""
     out = []
     for seg in segments:
+        if _ANNOTATION.fullmatch(seg.text.strip()):
+            continue
         spoken = normalize_token(seg.text, language)
         if spoken and seg.end >= seg.start:
             out.append(WordRecord(spoken, seg.start, seg.end))
