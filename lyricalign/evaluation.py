@@ -158,7 +158,7 @@ def read_manifest(path: Path, unit: str = "segment") -> Dataset:
             segments.append(_manifest_item(path, n, line))
     if not segments:
         raise DatasetError(f"{path}: manifest has no records")
-    items = tuple(segments) if unit == "segment" else _merge_songs(path, segments)
+    items = tuple(item for _, item in segments) if unit == "segment" else _merge_songs(path, segments)
     return Dataset(name=path.stem, items=items)
 
 

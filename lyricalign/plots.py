@@ -83,7 +83,7 @@ def plot_error_summary(reports: Sequence["EvaluationReport"], path: str | os.Pat
         labels.append(f"{report.method}\nAAE {report.corpus.aae:.2f} s, PCO {report.corpus.pco:.2f}")
         errors.append(np.clip(e, -ERROR_CLIP_SECONDS, ERROR_CLIP_SECONDS))
     fig, (box, hist) = plt.subplots(1, 2, figsize=(12, 1.5 + 1.2 * max(2, len(reports))))
-    box.boxplot(errors, vert=False, showfliers=True, flierprops={"markersize": 2})
+    box.boxplot(errors, orientation="horizontal", showfliers=True, flierprops={"markersize": 2})
     box.set_yticks(range(1, len(labels) + 1), labels, fontsize=8)
     box.axvline(0, color="grey", linewidth=0.5)
     box.set_xlabel("onset error (s), predicted - true")
