@@ -291,7 +291,10 @@ def read_json(text: str) -> AlignmentResult:
 
 
 def _tag_seconds(minutes: str, seconds: str) -> float:
-    return int(minutes) * 60 + float(seconds.replace(":", "."))
+    """``("61", "40.25")`` -> 3700.25, with one rounding (a single division) rather than a float sum."""
+    whole, _, fraction = seconds.replace(":", ".").partition(".")
+    scale = 10 ** len(fraction)
+    return ((int(minutes) * 60 + int(whole)) * scale + int(fraction or 0)) / scale
 
 
 def parse_lrc(text: str) -> list[tuple[float, str]]:
@@ -348,7 +351,7 @@ def _clock_seconds(text: str, what: str) -> float:
     if match is None:
         raise FormatError(f"{what}: malformed time {text.strip()!r}")
     hours, minutes, seconds, millis = match.groups()
-    return int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds) + int(millis) / 1000
+    return (((int(hours or 0) * 60 + int(minutes)) * 60 + int(seconds)) * 1000 + int(millis)) / 1000
 
 
 def _timing(line: str, what: str) -> tuple[float, float]:
