@@ -1,0 +1,126 @@
+"""``lyricalign export`` and ``lyricalign models ...``: make ONNX acoustic models and manage installed ones.
+
+Imports only the stdlib at import time (the CLI loads every plugin to build its parser); torch and
+transformers load only when ``export`` runs, and ``models`` never needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+TRAIN_EXTRA_HINT = "install the training extra: pip install 'lyricalign[train]' (torch==2.13.0 CPU first, see README)"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    _add_export(subparsers)
+    _add_models(subparsers)
+
+
+def _add_export(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export a wav2vec2 CTC model to ONNX (with a parity check)",
+        description="Build a wav2vec2 CTC model from a checkpoint or a config and export it to ONNX, "
+        "with its lyricalign metadata embedded. Without --pretrained a randomly initialised model is "
+        "exported (marked untrained: useful for tests and as a starting point, not for alignment).",
+    )
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--pretrained", metavar="NAME_OR_PATH", help="a Wav2Vec2ForCTC checkpoint folder (or hub name, if cached)")
+    source.add_argument("--config", metavar="tiny|PATH", help="'tiny' or a Wav2Vec2Config JSON file (default: tiny)")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT.onnx", help="output file (written atomically)")
+    p.add_argument("--name", default=None, help="model name (default: the output file's stem)")
+    p.add_argument("--version", default="0", help="model version (default: 0)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 17)")
+    p.add_argument("--no-parity", action="store_true", help="skip the onnxruntime-vs-torch parity check")
+    p.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from lyricalign.errors import LyricalignError
+
+    try:
+        from training import export
+    except ImportError as e:
+        raise LyricalignError(f"export needs {e.name}: {TRAIN_EXTRA_HINT}") from e
+
+    name = args.name or args.output.stem
+    if args.pretrained:
+        model = export.build_model(pretrained=args.pretrained)
+        metadata = export.pretrained_metadata(args.pretrained, name=name, version=args.version)
+    else:
+        model = export.build_model(config=args.config or "tiny")
+        metadata = export.config_metadata(model, name=name, version=args.version)
+    report = export.export_onnx(
+        model, args.output, metadata, opset=args.opset or export.DEFAULT_OPSET, check_parity=not args.no_parity
+    )
+    print(f"wrote {args.output} ({metadata.tag}, {len(metadata.units)} units, trained={str(metadata.trained).lower()})")
+    print(report.summary())
+    return 0
+
+
+def _add_models(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "models", help="installed acoustic models: list, install, path, register",
+        description="Manage the acoustic models in $LYRICALIGN_HOME/models (default ~/.cache/lyricalign/models).",
+    )
+    commands = p.add_subparsers(dest="models_command", metavar="MODELS_COMMAND")
+    commands.required = True
+    commands.add_parser("list", help="list installed models, newest first").set_defaults(func=run_models_list)
+    install = commands.add_parser("install", help="validate an ONNX model and copy it into the models folder")
+    install.add_argument("path", type=Path, metavar="PATH", help="the .onnx file")
+    install.set_defaults(func=run_models_install)
+    path = commands.add_parser("path", help="print the path of a model (default: the one `align` would use)")
+    path.add_argument("model", nargs="?", default=None, metavar="NAME_OR_PATH", help="an installed name, name@version or file")
+    path.set_defaults(func=run_models_path)
+    register_cmd = commands.add_parser("register", help="add a model to the BentoML model store (for the service)")
+    register_cmd.add_argument("path", nargs="?", default=None, metavar="PATH", help="an .onnx file or installed name (default: the default model)")
+    register_cmd.set_defaults(func=run_models_register)
+
+
+def run_models_list(args: argparse.Namespace) -> int:
+    from lyricalign.model_store import default_model_path, list_models, models_dir
+
+    installed = list_models()
+    if not installed:
+        print(f"no models installed in {models_dir()}")
+        return 0
+    default = default_model_path()
+    for model in installed:
+        marker = "*" if default is not None and model.path == default else " "
+        trained = "trained" if model.metadata.trained else "untrained"
+        print(f"{marker} {model.tag:<24} {trained:<9} {','.join(model.metadata.languages):<18} {model.path}")
+    return 0
+
+
+def run_models_install(args: argparse.Namespace) -> int:
+    from lyricalign.model_store import install_model
+
+    print(install_model(args.path))
+    return 0
+
+
+def run_models_path(args: argparse.Namespace) -> int:
+    from lyricalign.model_store import require_model
+
+    print(require_model(args.model))
+    return 0
+
+
+def run_models_register(args: argparse.Namespace) -> int:
+    from lyricalign.errors import LyricalignError
+    from lyricalign.model_store import require_model
+
+    path = require_model(args.path)
+    try:
+        from training.register import register_model
+
+        tag = register_model(path)  # imports bentoml
+    except ModuleNotFoundError as e:
+        raise LyricalignError(f"register needs {e.name}: pip install 'lyricalign[service]'") from e
+    print(tag)
+    return 0
+
