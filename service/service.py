@@ -90,8 +90,20 @@ class AlignInput(bentoml.IODescriptor):
             check_media_type(audio.content_type)
         except RequestError as e:
             return cls.model_construct(audio=Path(), lyrics="", rejection=f"415:{e.message}")
-        fields = {k: v for k in FORM_FIELDS[1:] if isinstance(v := form.get(k), str)}
+        fields = {k: _form_text(v) for k in FORM_FIELDS[1:] if isinstance(v := form.get(k), str)}
         return cls.model_validate({"audio": audio, **fields})
+
+
+def _form_text(raw: str) -> str:
+    """A text form field; BentoML clients JSON-encode strings (``"hmm"``), curl sends them bare."""
+    if raw.startswith('"'):
+        try:
+            decoded = json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+        if isinstance(decoded, str):
+            return decoded
+    return raw
 
 
 @bentoml.service(
