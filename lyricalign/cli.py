@@ -21,7 +21,7 @@ logger = logging.getLogger("lyricalign")
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: Modules that add subcommands; a missing optional folder just drops its commands.
-PLUGIN_MODULES = ("lyricalign.evaluation", "data_pipeline.cli", "training.cli")
+PLUGIN_MODULES = ("lyricalign.evaluation", "data_pipeline.cli", "training.cli", "training.train")
 
 
 def build_parser() -> argparse.ArgumentParser:
