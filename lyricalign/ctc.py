@@ -4,7 +4,7 @@ A small functional core in the style of ``torchaudio.functional.forced_align`` (
 loaded here), in plain numpy:
 
 * :func:`forced_align` -- Viterbi over the blank-extended target sequence, ``O(T * S)`` time and
-  ``T * (2S + 1) / 4`` bytes of backpointers (two bit-planes).
+  about ``3 * T * S / 8`` bytes of backpointers (bit-planes).
 * :func:`token_spans` -- the frames each target token occupies on that path, with a score.
 * :func:`append_wildcard` -- an extra "<star>" class that can absorb non-lexical audio.
 * :func:`ctc_viterbi_reference` -- an obviously-correct loop implementation, the tests' oracle.
@@ -68,27 +68,28 @@ def forced_align(log_probs: np.ndarray, targets: Sequence[int] | np.ndarray, bla
     accumulated in float64: a 10-minute song sums 30,000 frames of log-probabilities of order -10,
     reaching -3e5, where float32's spacing (0.03) is as large as real differences between competing
     paths, so float32 would let rounding pick the backpointers. The step is memory-bound, so float64
-    costs little. Backpointers are two packed bit-planes per frame -- "came from ``s - 1`` or
-    ``s - 2``" and "came from ``s - 2``" -- i.e. 2 bits per cell: 22.5 MB for T=15,000, S=3,000
-    and 75 MB for T=30,000, S=5,000, instead of 8x that as int8 per cell.
+    costs little. Backpointers are packed bit-planes per frame: "moved" (came from ``s - 1`` or
+    ``s - 2``) for all ``2S + 1`` states and "skipped" (came from ``s - 2``) for the ``S`` token
+    states only, since blank states cannot skip -- 1.5 bits per cell: 17 MB for T=15,000, S=3,000
+    and 56 MB for T=30,000, S=5,000, instead of 90 MB and 300 MB as int8 per cell.
     """
     lp, tgt = _validated(log_probs, targets, blank)
     n_frames = lp.shape[0]
     _check_length(n_frames, tgt)
     ext = _extended(tgt, blank)
     n_states = len(ext)
-    skip_penalty = np.where(_skip_allowed(ext, blank)[2:], 0.0, -np.inf)  # (L-2,)
+    # Token states 3, 5, ..., L-2 may be entered from s-2 unless they repeat the previous token.
+    skip_penalty = np.where(_skip_allowed(ext, blank)[3::2], 0.0, -np.inf)  # (S-1,)
 
-    n_bytes = (n_states + 7) // 8
-    moved_bits = np.zeros((n_frames, n_bytes), dtype=np.uint8)  # came from s-1 or s-2
-    skipped_bits = np.zeros((n_frames, n_bytes), dtype=np.uint8)  # came from s-2
+    moved_bits = np.zeros((n_frames, (n_states + 7) // 8), dtype=np.uint8)  # state s came from s-1 or s-2
+    skipped_bits = np.zeros((n_frames, (len(tgt) + 7) // 8), dtype=np.uint8)  # token i (state 2i+1) from s-2
     alpha = np.full(n_states, -np.inf)
     alpha[0] = lp[0, blank]
     alpha[1] = lp[0, tgt[0]]
     best = np.empty(n_states)
-    from_skip = np.empty(n_states - 2)
+    from_skip = np.empty(len(tgt) - 1)
     moved = np.zeros(n_states, dtype=bool)
-    skipped = np.zeros(n_states, dtype=bool)
+    skipped = np.zeros(len(tgt), dtype=bool)  # by token index; token 0 never skips
 
     for chunk_start in range(1, n_frames, EMISSION_CHUNK_FRAMES):
         chunk_end = min(n_frames, chunk_start + EMISSION_CHUNK_FRAMES)
@@ -99,9 +100,9 @@ def forced_align(log_probs: np.ndarray, targets: Sequence[int] | np.ndarray, bla
             best[0] = alpha[0]
             np.greater(alpha[:-1], alpha[1:], out=moved[1:])
             np.maximum(alpha[:-1], alpha[1:], out=best[1:])
-            np.add(alpha[:-2], skip_penalty, out=from_skip)
-            np.greater(from_skip, best[2:], out=skipped[2:])
-            np.maximum(from_skip, best[2:], out=best[2:])
+            np.add(alpha[1:-2:2], skip_penalty, out=from_skip)
+            np.greater(from_skip, best[3::2], out=skipped[1:])
+            np.maximum(from_skip, best[3::2], out=best[3::2])
             np.add(best, emission, out=alpha)
             moved_bits[t] = np.packbits(moved)
             skipped_bits[t] = np.packbits(skipped)
@@ -113,16 +114,17 @@ def forced_align(log_probs: np.ndarray, targets: Sequence[int] | np.ndarray, bla
 
 
 def _backtrack(moved_bits: np.ndarray, skipped_bits: np.ndarray, last: int) -> np.ndarray:
-    """Follow the packed backpointers ``(T, ceil(L/8))`` from state ``last`` at frame ``T - 1``."""
+    """Follow the packed backpointers -- ``(T, ceil(L/8))`` per state and ``(T, ceil(S/8))`` per
+    token -- from state ``last`` at frame ``T - 1``. np.packbits is big-endian within a byte."""
     n_frames = moved_bits.shape[0]
     path = np.empty(n_frames, dtype=np.int32)
     state = last
     path[-1] = state
     for t in range(n_frames - 1, 0, -1):
-        byte, shift = state >> 3, 7 - (state & 7)  # np.packbits is big-endian within a byte
-        if (skipped_bits[t, byte] >> shift) & 1:
+        token = state >> 1
+        if state & 1 and (skipped_bits[t, token >> 3] >> (7 - (token & 7))) & 1:
             state -= 2
-        elif (moved_bits[t, byte] >> shift) & 1:
+        elif (moved_bits[t, state >> 3] >> (7 - (state & 7))) & 1:
             state -= 1
         path[t - 1] = state
     return path
