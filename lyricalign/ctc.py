@@ -74,8 +74,18 @@ def forced_align(log_probs: np.ndarray, targets: Sequence[int] | np.ndarray, bla
     and 56 MB for T=30,000, S=5,000, instead of 90 MB and 300 MB as int8 per cell.
     """
     lp, tgt = _validated(log_probs, targets, blank)
+    _check_length(lp.shape[0], tgt)
+    alpha, moved_bits, skipped_bits = _forward(lp, tgt, blank)
+    last = len(alpha) - 1 if alpha[-1] >= alpha[-2] else len(alpha) - 2
+    if not np.isfinite(alpha[last]):
+        raise AlignmentError(f"cannot align {len(tgt)} tokens: every CTC path has probability zero")
+    return _backtrack(moved_bits, skipped_bits, last)
+
+
+def _forward(lp: np.ndarray, tgt: np.ndarray, blank: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Max-plus recursion. Returns the final scores ``(L,)`` float64 and the backpointer planes
+    ``moved (T, ceil(L/8))`` and ``skipped (T, ceil(S/8))`` uint8 (row 0 unused)."""
     n_frames = lp.shape[0]
-    _check_length(n_frames, tgt)
     ext = _extended(tgt, blank)
     n_states = len(ext)
     # Token states 3, 5, ..., L-2 may be entered from s-2 unless they repeat the previous token.
@@ -106,11 +116,7 @@ def forced_align(log_probs: np.ndarray, targets: Sequence[int] | np.ndarray, bla
             np.add(best, emission, out=alpha)
             moved_bits[t] = np.packbits(moved)
             skipped_bits[t] = np.packbits(skipped)
-
-    last = n_states - 1 if alpha[-1] >= alpha[-2] else n_states - 2
-    if not np.isfinite(alpha[last]):
-        raise AlignmentError(f"cannot align {len(tgt)} tokens: every CTC path has probability zero")
-    return _backtrack(moved_bits, skipped_bits, last)
+    return alpha, moved_bits, skipped_bits
 
 
 def _backtrack(moved_bits: np.ndarray, skipped_bits: np.ndarray, last: int) -> np.ndarray:
