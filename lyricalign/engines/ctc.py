@@ -139,7 +139,7 @@ class CTCEngine(Engine):
             logger.warning("model %s was not made for language %r; aligning anyway", metadata.tag, lyrics.language)
         if self.options.wildcard:
             wildcard_id: int | None = log_probs.shape[1]
-            log_probs = append_wildcard(log_probs, self.options.wildcard_log_prob)
+            log_probs = append_wildcard(log_probs, self._wildcard_column(log_probs))
         else:
             wildcard_id = None
         targets = build_targets(lyrics, self.model.vocabulary, wildcard_id)
@@ -149,6 +149,16 @@ class CTCEngine(Engine):
         timings = self._word_timings(spans, targets, len(lyrics.words))
         self._extras = {"frames": int(log_probs.shape[0]), "tokens": int(len(targets.ids)), "wildcard": self.options.wildcard}
         return timings
+
+    def _wildcard_column(self, log_probs: np.ndarray) -> np.ndarray:
+        """``(T,)`` star log-probabilities: the constant level, raised to the blank's where that is higher.
+
+        Each star must occupy at least one frame. With a constant level it would take that frame
+        from whichever neighbour scores lowest -- often a word's first or last letter -- shifting
+        the word's edge; at least as likely as blank, it takes a non-speech frame instead.
+        """
+        blank = log_probs[:, self.model.metadata.blank_id]
+        return np.maximum(blank, np.float32(self.options.wildcard_log_prob))
 
     def _word_timings(self, spans: Sequence, targets: Targets, n_words: int) -> list[WordTiming | None]:
         """Group token spans by word: first token's start, last token's end, frame-weighted mean posterior."""
@@ -174,7 +184,7 @@ class CTCEngine(Engine):
         if n_frames < needed:
             spf = self.seconds_per_frame
             raise AlignmentError(
-                f"audio too short for the lyrics: {len(targets.ids)} characters need at least {needed * spf:.2f} s "
+                f"audio too short for the lyrics: their {len(targets.ids)} tokens (letters and word breaks) need at least {needed * spf:.2f} s "
                 f"({needed} frames of {spf * 1000:g} ms), the audio has {n_frames * spf:.2f} s"
             )
 
