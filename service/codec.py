@@ -26,5 +26,5 @@ def decode_array(text: str) -> np.ndarray:
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
         return np.load(io.BytesIO(raw), allow_pickle=False)
-    except (ValueError, OSError, UnicodeEncodeError) as e:
+    except (ValueError, OSError, EOFError, UnicodeEncodeError) as e:
         raise ValueError(f"not an encoded array: {e}") from e

@@ -1,0 +1,164 @@
+"""Real servers for the service tests: ``bentoml serve`` and the gRPC gateway on 127.0.0.1.
+
+Each runs as its own process group in a temporary BENTOML_HOME holding the tiny (untrained) model,
+on a free port, and is stopped (SIGTERM, then SIGKILL) when the fixture ends, even on failure.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+STARTUP_TIMEOUT = 120.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class RunningService:
+    url: str
+    bentoml_home: Path
+    log: Path
+
+
+def register_tiny_model(bentoml_home: Path, work: Path) -> str:
+    """A tiny random model exported and registered in ``bentoml_home``; returns its tag."""
+    code = (
+        "import sys; sys.path.insert(0, 'tests');"
+        "from _model_utils import make_tiny_onnx_model;"
+        "from training.register import register_model;"
+        f"print(register_model(make_tiny_onnx_model({str(work)!r})))"
+    )
+    env = {**os.environ, "BENTOML_HOME": str(bentoml_home)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+@contextmanager
+def _process(cmd: list[str], env: Mapping[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=dict(env), stdout=sink, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        yield proc
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _wait_ready(proc: subprocess.Popen, url: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"server not ready after {STARTUP_TIMEOUT} s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+@contextmanager
+def bentoml_service(work: Path, env_overrides: Mapping[str, str] | None = None) -> Iterator[RunningService]:
+    """``bentoml serve service.service:LyricAlign`` on a free port with the tiny model registered."""
+    home = work / "bentoml"
+    tag = register_tiny_model(home, work)
+    port = free_port()
+    env = {**os.environ, "BENTOML_HOME": str(home), "LYRICALIGN_MODEL_TAG": tag, **(env_overrides or {})}
+    log = work / "bentoml-serve.log"
+    cmd = [sys.executable, "-m", "bentoml", "serve", "service.service:LyricAlign", "--host", "127.0.0.1",
+           "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with _process(cmd, env, log) as proc:
+        _wait_ready(proc, url + "/readyz", log)
+        yield RunningService(url=url, bentoml_home=home, log=log)
+
+
+@contextmanager
+def grpc_gateway(http_url: str, work: Path) -> Iterator[str]:
+    """``python -m service.grpc_server`` in front of ``http_url``; yields its ``host:port``."""
+    port = free_port()
+    log = work / "grpc.log"
+    cmd = [sys.executable, "-m", "service.grpc_server", "--port", str(port), "--http-url", http_url]
+    with _process(cmd, os.environ, log) as proc:
+        target = f"127.0.0.1:{port}"
+        _wait_grpc(proc, target, log)
+        yield target
+
+
+def _wait_grpc(proc: subprocess.Popen, target: str, log: Path) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"gRPC gateway exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.5)
+    raise RuntimeError(f"gRPC gateway not serving after {STARTUP_TIMEOUT} s:\n{log.read_text(errors='replace')}")
+
+
+#: Small limits so the tests can reach every one of them quickly.
+TEST_LIMITS = {
+    "LYRICALIGN_MAX_UPLOAD_MB": "2",
+    "LYRICALIGN_MAX_AUDIO_SECONDS": "30",
+    "LYRICALIGN_MAX_LYRICS_CHARS": "2000",
+    "LYRICALIGN_ENGINE_WORKERS": "1",
+    "LYRICALIGN_ENGINE_QUEUE": "1",
+    "LYRICALIGN_RETRY_AFTER_S": "3",
+}
+_SHARED: dict[str, object] = {}
+
+
+@pytest.fixture(scope="session")
+def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    """One BentoML server for every service test module (started once, stopped at session end)."""
+    if "service" not in _SHARED:
+        stack = ExitStack()
+        _SHARED["stack"] = stack
+        try:
+            _SHARED["service"] = stack.enter_context(bentoml_service(tmp_path_factory.mktemp("service"), TEST_LIMITS))
+        except BaseException:
+            stack.close()
+            _SHARED.clear()
+            raise
+    yield _SHARED["service"]  # type: ignore[misc]
+    stack = _SHARED.pop("stack", None)
+    _SHARED.pop("service", None)
+    if isinstance(stack, ExitStack):
+        stack.close()

@@ -1,0 +1,77 @@
+"""The gRPC gateway in front of a real ``bentoml serve``: align, errors, info, health."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _service_utils import grpc_gateway, live_service  # noqa: E402,F401  (fixture)
+from _synth_utils import make_synthetic_song, write_song  # noqa: E402
+
+from service.clients import GRPCClient  # noqa: E402
+from service.grpc_gen import lyricalign_pb2 as pb  # noqa: E402
+from service.grpc_gen import lyricalign_pb2_grpc as pb_grpc  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def gateway(live_service, tmp_path_factory):  # noqa: ANN001, ANN201
+    with grpc_gateway(live_service.url, tmp_path_factory.mktemp("grpc")) as target:
+        yield target
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory):  # noqa: ANN001, ANN201
+    song = make_synthetic_song([["hello", "world"], ["sing", "along", "now"]], "en", seed=1)
+    return song, write_song(song, tmp_path_factory.mktemp("song") / "song.wav")
+
+
+def test_health_is_serving(gateway: str) -> None:
+    with grpc.insecure_channel(gateway) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for name in ("", "lyricalign.v1.Aligner"):
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.mark.parametrize("method", ["ctc", "hmm"])
+def test_align_over_grpc(gateway: str, song, method: str) -> None:  # noqa: ANN001
+    synthetic, path = song
+    with GRPCClient(gateway) as client:
+        result = client.align(path, synthetic.lyrics_text, method=method, media_type="audio/wav")
+    assert [w.text for w in result.words] == synthetic.lyrics_text.split()
+    starts = [w.start for w in result.words]
+    assert starts == sorted(starts) and all(0 <= w.start <= w.end <= result.duration for w in result.words)
+    assert result.method == method and [ln.text for ln in result.lines] == synthetic.lyrics_text.splitlines()
+
+
+def test_align_renders_requested_format(gateway: str, song) -> None:  # noqa: ANN001
+    synthetic, path = song
+    with grpc.insecure_channel(gateway) as channel:
+        reply = pb_grpc.AlignerStub(channel).Align(
+            pb.AlignRequest(audio=path.read_bytes(), lyrics=synthetic.lyrics_text, method="uniform", format="srt"),
+            timeout=60,
+        )
+    assert "-->" in reply.rendered and len(reply.words) == 5
+
+
+@pytest.mark.parametrize(
+    ("audio", "lyrics", "method", "code", "message"),
+    [
+        (b"not audio" * 10, "hello", "uniform", grpc.StatusCode.INVALID_ARGUMENT, "not a decodable audio file"),
+        (None, "  ", "uniform", grpc.StatusCode.INVALID_ARGUMENT, "lyrics are empty"),
+        (None, "hello", "magic", grpc.StatusCode.INVALID_ARGUMENT, "unknown method"),
+        (b"\0" * (3 * 1024 * 1024), "hello", "uniform", grpc.StatusCode.RESOURCE_EXHAUSTED, "over the limit"),
+    ],
+)
+def test_errors_map_to_grpc_codes(gateway: str, song, audio, lyrics, method, code, message) -> None:  # noqa: ANN001
+    _, path = song
+    with GRPCClient(gateway) as client:
+        with pytest.raises(grpc.RpcError) as info:
+            client.align(audio if audio is not None else path.read_bytes(), lyrics, method=method)
+        assert info.value.code() == code and message in info.value.details()
+        assert client.info()["model"]["trained"] is False  # still answering
