@@ -1,7 +1,8 @@
 """Synthetic songs in parallel: sung lyrics over generated music, with exact word times.
 
-Per song (all randomness from ``numpy.random.default_rng([seed, index])``, so a song is the same
-whatever the number of workers): a style (tempo, key, chords), lines of lyrics, espeak-ng speech
+Per song (all randomness from ``numpy.random.default_rng([seed, index])``, so a song's words,
+timings, melody and music are the same whatever the number of workers; only WORLD's noise
+excitation, drawn from a process-global state, varies slightly): a style (tempo, key, chords), lines of lyrics, espeak-ng speech
 per line (:mod:`lyricalign.tts`), turned into singing on the melody (:mod:`.singing`), placed on
 the beat grid after a short intro, and mixed with :mod:`.accompaniment` at a random vocal-to-
 accompaniment ratio. Outputs under ``out_dir``: ``audio/<id>.<fmt>`` (and ``vocals/<id>.<fmt>``
