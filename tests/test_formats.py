@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -221,6 +223,60 @@ def test_textgrid_reader_accepts_the_short_format_and_point_tiers() -> None:
         "w": [Interval(0.0, 1.0, 'a "b"'), Interval(1.0, 2.5, "")],
         "beats": [Interval(0.5, 0.5, "x")],
     }
+
+
+PRAAT_DUMP = """form Dump
+  sentence path
+endform
+Read from file: path$
+ntiers = Get number of tiers
+for tier to ntiers
+  name$ = Get tier name: tier
+  n = Get number of intervals: tier
+  for i to n
+    a = Get start time of interval: tier, i
+    b = Get end time of interval: tier, i
+    label$ = Get label of interval: tier, i
+    appendInfoLine: name$, tab$, fixed$(a, 6), tab$, fixed$(b, 6), tab$, label$
+  endfor
+endfor
+"""
+
+
+@pytest.mark.skipif(shutil.which("praat") is None, reason="Praat is not installed (apt-get install praat)")
+def test_praat_reads_our_textgrid_as_our_reader_does(result: AlignmentResult, tmp_path: Path) -> None:
+    grid, script = tmp_path / "song.TextGrid", tmp_path / "dump.praat"
+    write(result, "textgrid", grid)
+    script.write_text(PRAAT_DUMP, encoding="utf-8")
+    out = subprocess.run(["praat", "--run", str(script), str(grid)], capture_output=True, text=True, check=True,
+                         timeout=60).stdout
+    ours = [f"{name}\t{i.xmin:.6f}\t{i.xmax:.6f}\t{i.text}" for name, tier in parse_textgrid(grid.read_text("utf-8")).items()
+            for i in tier]
+    praat = [re.sub(r"^(\w+)\t0\t", r"\1\t0.000000\t", row) for row in out.splitlines()]  # Praat prints 0 bare
+    assert praat == ours
+    assert 'words\t1.400000\t1.900000\t"hi"' in praat
+
+
+PRAAT_CREATE = '''form Create
+  sentence folder
+endform
+Create TextGrid: 0, 2.5, "w beats", "beats"
+Insert boundary: 1, 1
+Set interval text: 1, 1, "a ""b"""
+Insert point: 2, 0.5, "x"
+Save as text file: folder$ + "/long.TextGrid"
+Save as short text file: folder$ + "/short.TextGrid"
+'''
+
+
+@pytest.mark.skipif(shutil.which("praat") is None, reason="Praat is not installed (apt-get install praat)")
+def test_our_reader_reads_textgrids_written_by_praat(tmp_path: Path) -> None:
+    script = tmp_path / "create.praat"
+    script.write_text(PRAAT_CREATE, encoding="utf-8")
+    subprocess.run(["praat", "--run", str(script), str(tmp_path)], capture_output=True, check=True, timeout=60)
+    expected = {"w": [Interval(0.0, 1.0, 'a "b"'), Interval(1.0, 2.5, "")], "beats": [Interval(0.5, 0.5, "x")]}
+    for name in ("long.TextGrid", "short.TextGrid"):
+        assert parse_textgrid((tmp_path / name).read_text(encoding="utf-8")) == expected, name
 
 
 @pytest.mark.parametrize(
