@@ -1,0 +1,128 @@
+"""wav2vec2 -> ONNX export with parity check, pretrained checkpoints, and the export/models CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")  # the training extra; the core tests never need it
+pytest.importorskip("transformers")
+
+from lyricalign.cli import main  # noqa: E402
+from lyricalign.errors import ModelError  # noqa: E402
+from lyricalign.model import AcousticModel, default_units, read_metadata  # noqa: E402
+from training.export import (  # noqa: E402
+    PARITY_TOLERANCE,
+    TINY_CONFIG,
+    _torch_export,
+    build_model,
+    config_metadata,
+    export_onnx,
+    parity_check,
+    pretrained_metadata,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return build_model(config="tiny", seed=0)
+
+
+def test_export_passes_parity_and_embeds_metadata(tiny, tmp_path: Path) -> None:
+    metadata = config_metadata(tiny, name="tiny", version="3")
+    out = tmp_path / "out" / "tiny.onnx"
+    report = export_onnx(tiny, out, metadata)
+    assert report.checked and report.passed and report.problems == ()
+    assert report.max_abs_diff < 1e-4 <= PARITY_TOLERANCE
+    assert report.lengths == (16_000, 25_600) and report.frames == (49, 79) and report.measured_stride == 320
+    assert read_metadata(out) == metadata and AcousticModel(out).metadata.tag == "tiny@3"
+    assert [p.name for p in out.parent.iterdir()] == ["tiny.onnx"]  # no temporary left behind
+    assert "parity: max |onnxruntime - torch| =" in report.summary() and report.summary().endswith(": ok")
+
+
+def test_wrong_frame_stride_is_reported_and_nothing_written(tiny, tmp_path: Path) -> None:
+    wrong = replace(config_metadata(tiny, name="tiny", version="0"), frame_stride=160)
+    out = tmp_path / "wrong.onnx"
+    with pytest.raises(ModelError, match="metadata frame_stride 160 but the model advances one frame every 320 samples"):
+        export_onnx(tiny, out, wrong)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_parity_check_detects_a_model_that_differs_from_the_export(tiny) -> None:
+    other = build_model(config="tiny", seed=1)
+    metadata = config_metadata(tiny, name="tiny", version="0")
+    report = parity_check(other, _torch_export(tiny, 17), metadata)
+    assert not report.passed and report.max_abs_diff > PARITY_TOLERANCE
+    assert any("exceeds 1e-03" in p for p in report.problems)
+
+
+def test_unit_count_must_match_the_output_layer(tiny, tmp_path: Path) -> None:
+    metadata = replace(config_metadata(tiny, name="tiny", version="0"), units=default_units()[:10])
+    with pytest.raises(ModelError, match="model has 59 output classes but the metadata lists 10 units"):
+        export_onnx(tiny, tmp_path / "x.onnx", metadata)
+
+
+def test_config_from_json_file_and_bad_configs(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**TINY_CONFIG, "hidden_size": 32, "num_hidden_layers": 1}))
+    model = build_model(config=str(path))
+    assert (model.config.hidden_size, model.config.num_hidden_layers, model.config.vocab_size) == (32, 1, 59)
+    with pytest.raises(ModelError, match="config 'huge' is neither a preset"):
+        build_model(config="huge")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(ModelError, match=r"list\.json: config must be a JSON object"):
+        build_model(config=str(tmp_path / "list.json"))
+    with pytest.raises(ModelError, match="cannot load pretrained model"):
+        build_model(pretrained=str(tmp_path))  # a folder without a checkpoint
+
+
+def test_pretrained_checkpoint_folder_exports_as_trained(tiny, tmp_path: Path) -> None:
+    from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor
+
+    checkpoint = tmp_path / "checkpoint"
+    tiny.save_pretrained(checkpoint)
+    vocab = checkpoint / "vocab.json"
+    vocab.write_text(json.dumps({u: i for i, u in enumerate(default_units())}), encoding="utf-8")
+    Wav2Vec2CTCTokenizer(
+        str(vocab), pad_token="<pad>", unk_token="<pad>", word_delimiter_token="|", bos_token=None, eos_token=None
+    ).save_pretrained(checkpoint)
+    Wav2Vec2FeatureExtractor(do_normalize=False).save_pretrained(checkpoint)
+
+    model = build_model(pretrained=str(checkpoint))
+    metadata = pretrained_metadata(str(checkpoint), name="ckpt", version="1")
+    assert metadata.units == default_units() and metadata.blank_id == 0 and metadata.word_delimiter == "|"
+    assert metadata.trained is True and metadata.normalize is False
+    report = export_onnx(model, tmp_path / "ckpt.onnx", metadata)
+    assert report.passed
+
+
+def test_cli_export_install_list_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("LYRICALIGN_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("LYRICALIGN_MODEL", raising=False)
+    out = tmp_path / "cli.onnx"
+    assert main(["export", "--config", "tiny", "-o", str(out), "--version", "2"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == f"wrote {out} (cli@2, 59 units, trained=false)"
+    assert printed[1].startswith("parity: max |onnxruntime - torch| = ") and printed[1].endswith(": ok")
+
+    assert main(["models", "path"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "lyricalign: error: no acoustic model installed: pass --model PATH, or install one with "
+        "`lyricalign models install PATH`"
+    )
+    assert main(["models", "install", str(out)]) == 0
+    installed = Path(capsys.readouterr().out.strip())
+    assert installed == tmp_path / "home" / "models" / "cli-2.onnx" and installed.is_file()
+    assert main(["models", "path", "cli@2"]) == 0 and capsys.readouterr().out.strip() == str(installed)
+    assert main(["models", "list"]) == 0
+    assert capsys.readouterr().out.split()[:2] == ["cli@2", "untrained"]
+
+
+def test_cli_export_errors_are_one_line(tmp_path: Path, capsys) -> None:
+    assert main(["export", "--config", str(tmp_path / "none.json"), "-o", str(tmp_path / "x.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("lyricalign: error: config ")
+    assert not (tmp_path / "x.onnx").exists()
