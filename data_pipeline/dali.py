@@ -27,7 +27,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Container, Iterator, Mapping
 
 from lyricalign.errors import DatasetError, LyricsError
 from lyricalign.text import normalize_language
@@ -122,7 +122,7 @@ class DaliFilter:
         if self.min_ncc is not None and not -1.0 <= self.min_ncc <= 1.0:
             raise ValueError(f"min_ncc must be in [-1, 1], got {self.min_ncc}")
 
-    def accepts(self, info: SongInfo, ground_truth_ids: Iterable[str] = ()) -> bool:
+    def accepts(self, info: SongInfo, ground_truth_ids: Container[str] = ()) -> bool:
         if self.ids and info.id not in self.ids:
             return False
         if self.languages and info.language not in self.languages:
@@ -131,7 +131,7 @@ class DaliFilter:
             return False
         if self.working_only and not info.working:
             return False
-        if self.ground_truth_only and not (info.ground_truth or info.id in set(ground_truth_ids)):
+        if self.ground_truth_only and not (info.ground_truth or info.id in ground_truth_ids):
             return False
         return True
 

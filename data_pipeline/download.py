@@ -339,8 +339,12 @@ def items_from_songs(records: Iterable[Any]) -> list[DownloadItem]:
 
 def read_items(path: Path) -> list[DownloadItem]:
     """Items from a text file: ``<id> [url]`` per line (the id doubles as the URL's ``{id}``)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read the download list ({e.strerror})") from e
     items = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(lines, 1):
         fields = line.split()
         if not fields or fields[0].startswith("#"):
             continue

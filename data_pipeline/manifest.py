@@ -307,6 +307,8 @@ def prepare(
     ``dry_run`` counts what would be written (songs without audio count at their annotated
     length) and writes nothing.
     """
+    if not dry_run and not Path(audio_dir).is_dir():
+        raise DatasetError(f"{audio_dir}: audio folder not found")
     summary = Summary()
     with contextlib.ExitStack() as stack:
         writer = None if dry_run else stack.enter_context(ManifestWriter(out_dir))
