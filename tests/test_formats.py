@@ -225,6 +225,16 @@ def test_textgrid_reader_accepts_the_short_format_and_point_tiers() -> None:
     }
 
 
+@pytest.mark.parametrize("fmt", ["srt", "vtt"])
+def test_ffmpeg_reads_our_subtitles(result: AlignmentResult, fmt: str, ffmpeg: str, tmp_path: Path) -> None:
+    """ffmpeg's SRT and WebVTT demuxers accept our cues (karaoke timestamps included) unchanged."""
+    path = tmp_path / f"song.{fmt}"
+    write(result, fmt, path)
+    out = subprocess.run([ffmpeg, "-nostdin", "-loglevel", "error", "-i", str(path), "-f", "srt", "-"], capture_output=True,
+                         text=True, check=True, timeout=60).stdout
+    assert [(c.start, c.end, c.text) for c in parse_srt(out)] == [(ln.start, ln.end, ln.text) for ln in result.lines]
+
+
 PRAAT_DUMP = """form Dump
   sentence path
 endform
