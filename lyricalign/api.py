@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from .audio import AudioLimits, AudioSource, load_audio
-from .engines import DEFAULT_METHOD, Engine, create_engine
-from .errors import LyricsError
+from .engines import DEFAULT_METHOD, Engine, check_method, create_engine
+from .errors import LyricalignError, LyricsError
 from .schema import AlignmentResult
 from .text import Lyrics, normalize_language, parse_lyrics
 
@@ -32,6 +32,10 @@ class AlignOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "language", normalize_language(self.language))
+        if self.method is not None:
+            check_method(self.method)
+        if self.model and self.resolved_method != "ctc":
+            raise LyricalignError(f"--model applies to the ctc method only, not {self.resolved_method!r}")
 
     @property
     def resolved_method(self) -> str:
@@ -44,8 +48,6 @@ class AlignOptions:
 
 
 def create_engine_for(options: AlignOptions) -> Engine:
-    if options.model and options.resolved_method != "ctc":
-        raise LyricsError(f"--model applies to the ctc method only, not {options.resolved_method!r}")
     return create_engine(options.resolved_method, **options.engine_options())
 
 

@@ -83,11 +83,30 @@ def _describe(source: AudioSource) -> str:
 
 
 def _decode(source: AudioSource, name: str, limits: AudioLimits) -> np.ndarray:
-    try:
-        return _decode_soundfile(source)
-    except Exception as sf_error:  # libsndfile raises several types; fall back to ffmpeg
-        logger.debug("soundfile could not decode %s (%s); trying ffmpeg", name, sf_error)
+    if _looks_like_soundfile_format(_header(source)):
+        try:
+            return _decode_soundfile(source)
+        except Exception as sf_error:  # libsndfile raises several types; fall back to ffmpeg
+            logger.debug("soundfile could not decode %s (%s); trying ffmpeg", name, sf_error)
     return _decode_ffmpeg(source, name, limits)
+
+
+def _header(source: AudioSource) -> bytes:
+    if isinstance(source, bytes):
+        return source[:4]
+    with open(source, "rb") as handle:
+        return handle.read(4)
+
+
+def _looks_like_soundfile_format(header: bytes) -> bool:
+    """WAV, FLAC, Ogg, AIFF or MP3 by their magic bytes.
+
+    Anything else goes straight to ffmpeg: libsndfile's mp3 decoder prints resync notes on the
+    process's stderr when handed arbitrary bytes, which would break one-line CLI errors.
+    """
+    if header[:4] in (b"RIFF", b"fLaC", b"OggS", b"FORM", b"RF64") or header[:3] == b"ID3":
+        return True
+    return len(header) >= 2 and header[0] == 0xFF and (header[1] & 0xE0) == 0xE0  # an MPEG audio frame sync
 
 
 def _decode_soundfile(source: AudioSource) -> np.ndarray:

@@ -19,11 +19,16 @@ ENGINES: dict[str, str] = {
 DEFAULT_METHOD = "hmm"
 
 
-def create_engine(name: str, **options: Any) -> Engine:
-    """Instantiate engine ``name`` with engine-specific ``options`` (e.g. ``model=`` for ctc)."""
+def check_method(name: str) -> str:
+    """``name`` if it is a known method, else a LyricalignError listing the choices."""
     if name not in ENGINES:
         raise LyricalignError(f"unknown method {name!r} (choose from: {', '.join(sorted(ENGINES))})")
-    module_name, class_name = ENGINES[name].split(":")
+    return name
+
+
+def create_engine(name: str, **options: Any) -> Engine:
+    """Instantiate engine ``name`` with engine-specific ``options`` (e.g. ``model=`` for ctc)."""
+    module_name, class_name = ENGINES[check_method(name)].split(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
@@ -31,4 +36,4 @@ def create_engine(name: str, **options: Any) -> Engine:
     return getattr(module, class_name)(**options)
 
 
-__all__ = ["DEFAULT_METHOD", "ENGINES", "Engine", "create_engine"]
+__all__ = ["DEFAULT_METHOD", "ENGINES", "Engine", "check_method", "create_engine"]

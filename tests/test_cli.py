@@ -1,0 +1,130 @@
+"""`lyricalign align` end to end as a user runs it: a real subprocess, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import tone
+
+LYRICS = "Hello world, this is a test\n\nsecond line 42 🎵\n"
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lyricalign.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    from _model_utils import make_tiny_onnx_model
+
+    return make_tiny_onnx_model(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture
+def song(tmp_path: Path) -> tuple[Path, Path]:
+    audio = tmp_path / "song.wav"
+    sf.write(audio, tone(6.0, 330.0), 16_000)
+    lyrics = tmp_path / "song.txt"
+    lyrics.write_text(LYRICS, encoding="utf-8")
+    return audio, lyrics
+
+
+def test_align_with_a_model_writes_every_format(song, tiny_model, tmp_path):
+    audio, lyrics = song
+    for fmt in ("json", "lrc", "elrc", "srt", "vtt", "textgrid"):
+        out = tmp_path / f"out.{fmt}"
+        proc = run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model), "--format", fmt, "-o", str(out))
+        assert proc.returncode == 0, proc.stderr
+        assert out.stat().st_size > 0
+    data = json.loads((tmp_path / "out.json").read_text())
+    assert [w["text"] for w in data["words"]] == LYRICS.split()
+    starts = [w["start"] for w in data["words"]]
+    assert starts == sorted(starts) and 0 <= starts[0] and data["words"][-1]["end"] <= data["duration"] + 1e-6
+    assert data["method"] == "ctc" and data["language"] == "en"
+    assert [ln["text"] for ln in data["lines"]] == ["Hello world, this is a test", "second line 42 🎵"]
+    assert data["words"][-1]["interpolated"] is True  # the emoji has nothing to align
+
+
+def test_align_to_stdout_and_format_from_suffix(song, tiny_model, tmp_path):
+    audio, lyrics = song
+    proc = run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model))
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)["words"]) == len(LYRICS.split())
+    out = tmp_path / "karaoke.srt"
+    assert run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model), "-o", str(out)).returncode == 0
+    assert out.read_text().startswith("1\n")
+
+
+def test_ctc_without_a_model_says_how_to_get_one(song, tmp_path):
+    audio, lyrics = song
+    out = tmp_path / "out.json"
+    env = {"LYRICALIGN_HOME": str(tmp_path / "empty-home"), "LYRICALIGN_MODEL": ""}
+    proc = run_cli("align", str(audio), str(lyrics), "--method", "ctc", "-o", str(out), env=env)
+    assert proc.returncode != 0
+    assert "lyricalign models install" in proc.stderr or "--model" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def _bad_inputs(tmp_path: Path, audio: Path, lyrics: Path):
+    not_audio = tmp_path / "not-audio.mp3"
+    not_audio.write_bytes(os.urandom(4096))
+    empty_lyrics = tmp_path / "empty.txt"
+    empty_lyrics.write_text("  \n\n", encoding="utf-8")
+    zero_audio = tmp_path / "zero.wav"
+    sf.write(zero_audio, np.zeros(0, dtype=np.float32), 16_000)
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("canción".encode("latin-1"))
+    return {
+        "missing audio": ([str(tmp_path / "missing.mp3"), str(lyrics)], "no such file"),
+        "missing lyrics": ([str(audio), str(tmp_path / "missing.txt")], "no such file"),
+        "non-audio bytes": ([str(not_audio), str(lyrics)], "not a decodable audio file"),
+        "empty lyrics": ([str(audio), str(empty_lyrics)], "lyrics are empty"),
+        "zero-length audio": ([str(zero_audio), str(lyrics)], "zero length"),
+        "not utf-8 lyrics": ([str(audio), str(latin1)], "must be UTF-8"),
+        "unknown language": ([str(audio), str(lyrics), "--language", "xx"], "unsupported language"),
+        "unknown method": ([str(audio), str(lyrics), "--method", "magic"], "unknown method"),
+    }
+
+
+def test_bad_inputs_exit_non_zero_with_one_line_and_no_output(song, tiny_model, tmp_path):
+    audio, lyrics = song
+    for case, (args, message) in _bad_inputs(tmp_path, audio, lyrics).items():
+        out = tmp_path / "out.json"
+        proc = run_cli("align", *args, "--model", str(tiny_model), "-o", str(out))
+        assert proc.returncode == 2, (case, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("lyricalign: error:"), (case, proc.stderr)
+        assert message in lines[0], (case, lines[0])
+        assert not out.exists(), case
+        assert not any(p.name.endswith(".part") for p in tmp_path.iterdir()), case
+
+
+def test_align_never_imports_torch():
+    code = (
+        "import sys; from lyricalign.cli import build_parser; build_parser(); "
+        "import lyricalign.api, lyricalign.engines.ctc; "
+        "assert not [m for m in ('torch', 'bentoml', 'transformers') if m in sys.modules], sys.modules.keys()"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_help_lists_every_command():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    for command in ("align", "evaluate", "data", "export", "models"):
+        assert command in proc.stdout
