@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..ctc import append_wildcard, forced_align, min_frames, token_spans
+from ..ctc import append_wildcard, forced_align, min_frames, path_log_prob, token_spans
 from ..errors import AlignmentError, ModelError
 from ..model import AcousticModel, RuntimeOptions
 from ..model_store import require_model
@@ -123,15 +123,19 @@ class CTCEngine(Engine):
         return self.model.metadata.frame_stride / self.model.metadata.sample_rate
 
     def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> list[WordTiming | None]:
-        return self.word_timings(self.model.log_probs(audio), lyrics)
+        timings, self._extras = self._align(self.model.log_probs(audio), lyrics)
+        return timings
 
     def align_log_probs(self, log_probs: np.ndarray, lyrics: Lyrics, duration: float) -> AlignmentResult:
-        """Align from precomputed ``(T, C)`` log-probabilities (e.g. windows batched by a server)."""
-        timings = self.word_timings(log_probs, lyrics)
-        return assemble_result(lyrics, timings, duration, model=self.model_name, method=self.name, extras=self.extras())
+        """Align from precomputed ``(T, C)`` log-probabilities (e.g. windows batched by a server).
 
-    def word_timings(self, log_probs: np.ndarray, lyrics: Lyrics) -> list[WordTiming | None]:
-        """One timing per lyrics word from ``(T, C)`` log-probabilities; None for unencodable words."""
+        Keeps no state between calls, so concurrent requests may share one engine.
+        """
+        timings, extras = self._align(log_probs, lyrics)
+        return assemble_result(lyrics, timings, duration, model=self.model_name, method=self.name, extras=extras)
+
+    def _align(self, log_probs: np.ndarray, lyrics: Lyrics) -> tuple[list[WordTiming | None], dict[str, Any]]:
+        """One timing per lyrics word (None for unencodable words) and diagnostics, from ``(T, C)`` log-probs."""
         metadata = self.model.metadata
         if log_probs.ndim != 2 or log_probs.shape[1] != len(metadata.units):
             raise ModelError(f"expected (frames, {len(metadata.units)}) log-probabilities, got shape {log_probs.shape}")
@@ -146,9 +150,15 @@ class CTCEngine(Engine):
         self._check_length(log_probs.shape[0], targets)
         path = forced_align(log_probs, targets.ids, blank=metadata.blank_id)
         spans = token_spans(path, log_probs, targets.ids)
-        timings = self._word_timings(spans, targets, len(lyrics.words))
-        self._extras = {"frames": int(log_probs.shape[0]), "tokens": int(len(targets.ids)), "wildcard": self.options.wildcard}
-        return timings
+        extras = {
+            "frames": int(log_probs.shape[0]),
+            "tokens": int(len(targets.ids)),
+            "wildcard": self.options.wildcard,
+            "path_log_prob_per_frame": round(
+                path_log_prob(log_probs, targets.ids, path, blank=metadata.blank_id) / log_probs.shape[0], 4
+            ),
+        }
+        return self._word_timings(spans, targets, len(lyrics.words)), extras
 
     def _wildcard_column(self, log_probs: np.ndarray) -> np.ndarray:
         """``(T,)`` star log-probabilities: the constant level, raised to the blank's where that is higher.
