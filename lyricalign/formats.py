@@ -33,7 +33,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from .errors import LyricalignError
 from .fsutil import PathLike, atomic_write_text
@@ -428,36 +428,47 @@ def _vtt_segments(payload: str, start: float, what: str) -> tuple[tuple[float, s
 def parse_textgrid(text: str) -> dict[str, list[Interval]]:
     """Tier name -> intervals, from a Praat TextGrid (long or short text format).
 
-    Point tiers (``TextTier``) are returned with ``xmin == xmax`` per point.
+    Point tiers (``TextTier``) are returned with ``xmin == xmax`` per point. Praat saves grids with
+    non-ASCII text as UTF-16 by default: decode the file accordingly (it starts with a BOM).
     """
     tokens = _textgrid_tokens(text)
     try:
         if next(tokens) != "ooTextFile" or next(tokens) != "TextGrid":
             raise FormatError("not a TextGrid: expected 'File type = \"ooTextFile\"' and 'Object class = \"TextGrid\"'")
-        float(next(tokens)), float(next(tokens))  # the grid's xmin, xmax
+        _extent(tokens)  # the grid's time range: checked, not returned
         if next(tokens) != "<exists>":
             return {}
         tiers: dict[str, list[Interval]] = {}
         for _ in range(int(next(tokens))):
             tier_class, name = next(tokens), next(tokens)
-            float(next(tokens)), float(next(tokens))
+            _extent(tokens)  # the tier's time range
             count = int(next(tokens))
             if tier_class == "IntervalTier":
-                tiers[name] = [Interval(float(next(tokens)), float(next(tokens)), next(tokens)) for _ in range(count)]
+                tiers[name] = [Interval(*_extent(tokens), next(tokens)) for _ in range(count)]
             elif tier_class == "TextTier":
-                tiers[name] = [Interval(t, t, next(tokens)) for t in (float(next(tokens)) for _ in range(count))]
+                tiers[name] = [_point(tokens) for _ in range(count)]
             else:
                 raise FormatError(f"TextGrid tier {name!r}: unknown class {tier_class!r}")
         return tiers
     except StopIteration as e:
         raise FormatError("TextGrid ends early: fewer values than its sizes announce") from e
-    except ValueError as e:
-        if isinstance(e, FormatError):
-            raise
+    except FormatError:
+        raise
+    except ValueError as e:  # a string where a number belongs
         raise FormatError(f"malformed TextGrid: {e}") from e
 
 
-def _textgrid_tokens(text: str):
+def _extent(tokens: Iterator[str]) -> tuple[float, float]:
+    """The next ``xmin, xmax`` pair (checked to be numbers)."""
+    return float(next(tokens)), float(next(tokens))
+
+
+def _point(tokens: Iterator[str]) -> Interval:
+    time = float(next(tokens))
+    return Interval(time, time, next(tokens))
+
+
+def _textgrid_tokens(text: str) -> Iterator[str]:
     """Strings (unquoted), flags and numbers (as text), in order; labels and indices are skipped."""
     for match in _TEXTGRID_TOKEN.finditer(text.lstrip("\ufeff")):
         string, flag, number = match.groups()

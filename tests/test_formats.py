@@ -295,6 +295,8 @@ def test_our_reader_reads_textgrids_written_by_praat(tmp_path: Path) -> None:
         ('"ooTextFile"\n"Sound"\n', "not a TextGrid"),
         ('"ooTextFile"\n"TextGrid"\n0\n1\n<exists>\n1\n"IntervalTier"\n"w"\n0\n1\n2\n0\n1\n"a"\n', "ends early"),
         ('"ooTextFile"\n"TextGrid"\n0\n1\n<exists>\n1\n"Spiral"\n"w"\n0\n1\n0\n', "unknown class 'Spiral'"),
+        ('"ooTextFile"\n"TextGrid"\n0\n1\n<exists>\n1\n"TextTier"\n"p"\n0\n1\n2\n0.5\n"x"\n', "ends early"),
+        ('"ooTextFile"\n"TextGrid"\n0\n1\n<exists>\n1\n"IntervalTier"\n"w"\n0\n1\n1\n0\n"a"\n"b"\n', "malformed"),
     ],
 )
 def test_textgrid_reader_rejects_malformed_files(text: str, message: str) -> None:
