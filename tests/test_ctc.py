@@ -131,6 +131,17 @@ def test_fast_kernel_matches_reference_on_ties() -> None:
     assert_valid_path(fast, targets, 0)
 
 
+def test_input_layout_and_types_do_not_matter() -> None:
+    rng = np.random.default_rng(11)
+    log_probs = random_log_probs(rng, 50, 6)
+    targets = [3, 1, 1, 5]
+    expected = forced_align(log_probs, targets)
+    before = log_probs.copy()
+    for variant in (np.asfortranarray(log_probs), log_probs.astype(np.float32), np.repeat(log_probs, 2, axis=0)[::2]):
+        np.testing.assert_array_equal(forced_align(variant, np.array(targets, dtype=np.uint8)), expected)
+    np.testing.assert_array_equal(log_probs, before)  # not modified in place
+
+
 def planted(rng: np.random.Generator, targets: np.ndarray, n_classes: int, blank: int = 0):
     """Random valid label sequence for ``targets`` and emissions peaking (p=0.9) on it."""
     labels: list[int] = []
