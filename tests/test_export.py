@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -103,7 +106,7 @@ def test_cli_export_install_list_path(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("LYRICALIGN_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("LYRICALIGN_MODEL", raising=False)
     out = tmp_path / "cli.onnx"
-    assert main(["export", "--config", "tiny", "-o", str(out), "--version", "2"]) == 0
+    assert main(["export", "--config", "tiny", "-o", str(out), "--version", "2", "--languages", "en,Spanish"]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == f"wrote {out} (cli@2, 59 units, trained=false)"
     assert printed[1].startswith("parity: max |onnxruntime - torch| = ") and printed[1].endswith(": ok")
@@ -118,7 +121,7 @@ def test_cli_export_install_list_path(tmp_path: Path, monkeypatch: pytest.Monkey
     assert installed == tmp_path / "home" / "models" / "cli-2.onnx" and installed.is_file()
     assert main(["models", "path", "cli@2"]) == 0 and capsys.readouterr().out.strip() == str(installed)
     assert main(["models", "list"]) == 0
-    assert capsys.readouterr().out.split()[:2] == ["cli@2", "untrained"]
+    assert capsys.readouterr().out.split()[:3] == ["cli@2", "untrained", "en,es"]
 
 
 def test_cli_export_errors_are_one_line(tmp_path: Path, capsys) -> None:
@@ -126,3 +129,20 @@ def test_cli_export_errors_are_one_line(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("lyricalign: error: config ")
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_cli_models_register_adds_the_model_to_bentoml(tmp_path: Path) -> None:
+    pytest.importorskip("bentoml")
+    from tests._model_utils import make_tiny_onnx_model
+    from training.register import DEFAULT_NAME
+
+    model = make_tiny_onnx_model(tmp_path)
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "LYRICALIGN_HOME": str(tmp_path / "home")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "lyricalign.cli", "models", "register", str(model)],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    tag = proc.stdout.strip()
+    name, version = tag.split(":")
+    assert name == DEFAULT_NAME and (tmp_path / "bentoml" / "models" / name / version).is_dir()

@@ -34,6 +34,7 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT.onnx", help="output file (written atomically)")
     p.add_argument("--name", default=None, help="model name (default: the output file's stem)")
     p.add_argument("--version", default="0", help="model version (default: 0)")
+    p.add_argument("--languages", default=None, metavar="CODES", help="languages the model is for, e.g. en,es (default: all supported)")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 17)")
     p.add_argument("--no-parity", action="store_true", help="skip the onnxruntime-vs-torch parity check")
     p.set_defaults(func=run_export)
@@ -54,6 +55,13 @@ def run_export(args: argparse.Namespace) -> int:
     else:
         model = export.build_model(config=args.config or "tiny")
         metadata = export.config_metadata(model, name=name, version=args.version)
+    if args.languages:
+        from dataclasses import replace
+
+        from lyricalign.text import normalize_language
+
+        languages = tuple(dict.fromkeys(normalize_language(code) for code in args.languages.split(",") if code.strip()))
+        metadata = replace(metadata, languages=languages)
     report = export.export_onnx(
         model, args.output, metadata, opset=args.opset or export.DEFAULT_OPSET, check_parity=not args.no_parity
     )
