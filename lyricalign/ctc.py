@@ -196,7 +196,7 @@ def token_spans(path: np.ndarray, log_probs: np.ndarray, targets: Sequence[int] 
         raise ValueError(f"path must have shape (T,) for log_probs of shape (T, C), got {path.shape} and {lp.shape}")
     frames = np.flatnonzero(path % 2 == 1)  # frames spent in token states
     states = path[frames]
-    starts = np.concatenate(([0], np.flatnonzero(np.diff(states) != 0) + 1))
+    starts = np.flatnonzero(np.diff(states, prepend=-1) != 0)  # first frame of each run
     run_states = states[starts]
     if len(run_states) != len(tgt) or not np.array_equal(run_states, 2 * np.arange(len(tgt)) + 1):
         raise ValueError("path is not a CTC path for these targets: each token state must occur once, in order")

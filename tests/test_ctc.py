@@ -267,6 +267,8 @@ def test_token_spans_rejects_a_path_for_other_targets() -> None:
     path = forced_align(log_probs, [1, 2])
     with pytest.raises(ValueError, match="path is not a CTC path for these targets"):
         token_spans(path, log_probs, [1, 2, 1])
+    with pytest.raises(ValueError, match="path is not a CTC path for these targets"):
+        token_spans(np.zeros(4, dtype=np.int32), log_probs, [1])  # all blank
     with pytest.raises(ValueError, match=re.escape("path must have shape (T,)")):
         token_spans(path[:3], log_probs, [1, 2])
 
