@@ -319,7 +319,7 @@ class AcousticModel:
         self._session = _open_session(self.path, self.options)
         self.metadata = read_metadata(self.path, self._session)
         self._check_signature()
-        self.geometry = _geometry(self.options, self.metadata.frame_stride)
+        self.geometry = window_geometry(self.options, self.metadata.frame_stride)
         logger.info(
             "loaded acoustic model %s from %s (%d units, providers %s)",
             self.metadata.tag, self.path, len(self.metadata.units), self._session.get_providers(),
@@ -381,7 +381,9 @@ class AcousticModel:
         return self.stitch(plan, np.concatenate(parts, axis=0))
 
 
-def _geometry(options: RuntimeOptions, frame_stride: int) -> WindowGeometry:
+def window_geometry(options: RuntimeOptions, frame_stride: int) -> WindowGeometry:
+    """Window, hop and overlap of ``options`` in samples, each rounded to whole frames."""
+
     def to_samples(seconds: float) -> int:  # rounded to whole frames
         return max(1, round(seconds * SAMPLE_RATE / frame_stride)) * frame_stride
 

@@ -100,6 +100,11 @@ def test_targets_put_delimiters_in_lines_and_stars_between_lines(engine: CTCEngi
     assert plain.ids.tolist() == [a, bar, b, bar, c]
 
 
+def test_lyrics_with_nothing_in_the_vocabulary(engine: CTCEngine) -> None:
+    with pytest.raises(AlignmentError, match="none of the lyrics' characters is in the acoustic model's vocabulary"):
+        engine.align_log_probs(np.zeros((50, 59), dtype=np.float32), parse_lyrics("λόγος ψυχή", "en"), duration=1.0)
+
+
 def test_tiny_model_on_real_audio_keeps_the_output_contract(engine: CTCEngine) -> None:
     audio = (0.1 * np.random.default_rng(0).standard_normal(6 * SAMPLE_RATE)).astype(np.float32)
     text = "Hello darkness, my old friend\n[Chorus]\nλόγος 42 times\n\nI've come to talk"

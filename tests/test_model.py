@@ -19,12 +19,12 @@ from lyricalign.model import (
     AcousticModel,
     ModelMetadata,
     RuntimeOptions,
-    _geometry,
     default_units,
     normalize_waveform,
     plan_windows,
     read_metadata,
     sidecar_path,
+    window_geometry,
 )
 from lyricalign.model_store import (
     NO_MODEL_MESSAGE,
@@ -147,7 +147,7 @@ def test_runtime_options_validation_and_device_selection() -> None:
 
 @pytest.mark.parametrize("n_samples", [1, 319, 320, 321, 16_000, 48_000 - 1, 48_000, 123_457])
 def test_plan_tiles_every_frame_once(n_samples: int) -> None:
-    geometry = _geometry(SHORT_WINDOWS, STRIDE)
+    geometry = window_geometry(SHORT_WINDOWS, STRIDE)
     assert geometry.length == 48_000 and geometry.overlap == 8_000 and geometry.hop == 32_000
     plan = plan_windows(np.ones(n_samples, dtype=np.float32), geometry)
     assert plan.n_frames == math.ceil(n_samples / STRIDE)
