@@ -308,7 +308,8 @@ class AcousticModel:
 
     ``log_probs(audio)`` = ``stitch(plan, infer_windows(plan.windows))`` for
     ``plan = plan_windows(audio)``; the three steps are public so a server can batch the windows of
-    several requests into one :meth:`infer_windows` call.
+    several requests into one :meth:`infer_windows` call. Every method may be called from several
+    threads at once (ONNX Runtime sessions are thread-safe; nothing else here is mutated).
     """
 
     def __init__(self, path: str | Path, options: RuntimeOptions | None = None) -> None:
