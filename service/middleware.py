@@ -9,7 +9,8 @@ so size, media type and overload must be checked earlier, here:
   a string ``audio`` field would be read as a path on the server);
 * a body larger than ``max_upload_bytes`` (declared or streamed) -> 413.
 
-The accepted body is buffered (bounded by the limit) and replayed to the app.
+The accepted body is buffered (bounded by the limit) and replayed to the app. The internal
+batching endpoint only gets the media-type check (BentoML answers 500 to a multipart body there).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-GUARDED_PATH = "/align"
+ALIGN_PATH = "/align"
+BATCH_PATH = "/infer_windows"
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,11 @@ class AlignGuard:
         self.inflight = 0  # one event loop per worker process: no lock needed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].rstrip("/") != GUARDED_PATH or scope["method"] != "POST":
+        path = scope["path"].rstrip("/") if scope["type"] == "http" else ""
+        if path == BATCH_PATH and scope["method"] == "POST" and _media_type(scope)[0] != "application/json":
+            await _reject(send, Rejection(415, "send application/json to this endpoint"))
+            return
+        if path != ALIGN_PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         if self.inflight >= self.max_inflight:
@@ -69,13 +75,14 @@ class AlignGuard:
             self.inflight -= 1
 
     def _check_headers(self, scope: Scope) -> Rejection | None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        media_type, parameters = _media_type(scope)
         if media_type != "multipart/form-data":
             shown = media_type or "none"
             return Rejection(415, f"unsupported request content type {shown!r}: send multipart/form-data "
                                   "with an 'audio' file and a 'lyrics' field")
-        declared = headers.get("content-length")
+        if "boundary=" not in parameters:
+            return Rejection(400, "multipart/form-data content type without a boundary")
+        declared = _headers(scope).get("content-length")
         if declared is not None:
             try:
                 length = int(declared)
@@ -105,6 +112,16 @@ class AlignGuard:
         size_mb = size / (1024 * 1024)
         return Rejection(413, f"request body is {'over ' if at_least else ''}{size_mb:.1f} MiB, "
                               f"over the limit of {limit_mb:.1f} MiB")
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def _media_type(scope: Scope) -> tuple[str, str]:
+    """``("multipart/form-data", "boundary=...")`` from the Content-Type header (lower-cased type)."""
+    media_type, _, parameters = _headers(scope).get("content-type", "").partition(";")
+    return media_type.strip().lower(), parameters
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -22,6 +22,7 @@ from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 CONFIG = ServiceConfig.from_env()
 MODEL_FILE = "model.onnx"  # name of the ONNX file inside the BentoML model directory
 FORM_FIELDS = ("audio", "lyrics", "language", "method", "format")
+MAX_FORM_PARTS = 16  # parts parsed before the form is refused (unknown fields are ignored)
 
 AUDIO_SECONDS = bentoml.metrics.Counter(
     name="lyricalign_audio_seconds_aligned",
@@ -82,7 +84,12 @@ class AlignInput(bentoml.IODescriptor):
     @classmethod
     async def from_http_request(cls, request: Request, serde: Any) -> "AlignInput":
         """Parse the form ourselves: BentoML's parser would fetch a URL given as ``audio`` text."""
-        form = await request.form(max_files=1, max_fields=len(FORM_FIELDS))
+        try:
+            form = await request.form(max_files=MAX_FORM_PARTS, max_fields=MAX_FORM_PARTS)
+        except HTTPException as e:  # starlette's verdict on a malformed or oversized form
+            return cls.model_construct(audio=Path(), lyrics="", rejection=f"malformed multipart body: {e.detail}")
+        except (KeyError, ValueError) as e:
+            return cls.model_construct(audio=Path(), lyrics="", rejection=f"malformed multipart body ({e!r})")
         audio = form.get("audio")
         if not isinstance(audio, UploadFile):
             return cls.model_construct(audio=Path(), lyrics="", rejection="audio must be uploaded as a file part")
