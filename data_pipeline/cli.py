@@ -122,7 +122,11 @@ def run_stats(args: argparse.Namespace) -> int:
 
 
 def _add_download(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("download", help="download songs' audio with yt-dlp (resumable)")
+    p = commands.add_parser(
+        "download",
+        help="download songs' audio with yt-dlp (resumable)",
+        description="Download audio with yt-dlp. Exit status 1 when any song failed (see OUT_DIR/errors.jsonl).",
+    )
     p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="where <id>.flac, archive.jsonl and errors.jsonl go")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--metadata", type=Path, metavar="METADATA.json", help="DALI metadata (ids and YouTube ids); filters apply")
