@@ -33,7 +33,8 @@ class ServiceConfig:
         batching: send model windows through BentoML's adaptive batcher (False: run each request's
             windows directly; the baseline of ``benchmarks/bench_batching.py``).
         batch_size: largest batch of model windows run in one ONNX call (adaptive batching).
-        batch_latency_ms: longest a window waits for its batch to fill.
+        batch_latency_ms: BentoML's latency budget of one batched call: windows it predicts cannot
+            make it are refused with 503, so it is generous (the dispatcher does not wait this long).
         retry_after_s: the ``Retry-After`` value sent with 503 responses.
     """
 
@@ -46,7 +47,7 @@ class ServiceConfig:
     engine_queue: int = 4
     batching: bool = True
     batch_size: int = 16
-    batch_latency_ms: int = 200
+    batch_latency_ms: int = 10_000
     retry_after_s: int = 5
 
     def __post_init__(self) -> None:
