@@ -268,3 +268,22 @@ def test_info_and_metrics(live_service, song) -> None:  # noqa: ANN001
     metrics = httpx.get(live_service.url + "/metrics").text
     assert 'lyricalign_audio_seconds_aligned_total{method="ctc"}' in metrics
     assert "lyricalign_word_confidence_bucket" in metrics
+
+
+def test_load_test_runner_smoke(live_service, tmp_path) -> None:  # noqa: ANN001
+    """``loadtests/run.py`` for a few seconds: its own server and Locust process, then a CSV with no failures."""
+    import csv
+    import os
+    import subprocess
+
+    env = {**os.environ, "BENTOML_HOME": str(live_service.bentoml_home)}  # the tiny model is registered there
+    proc = subprocess.run(
+        [sys.executable, "-m", "loadtests.run", "--scenario", "ctc", "--users", "1", "--spawn-rate", "1",
+         "--duration", "6s", "--csv-dir", str(tmp_path)],
+        cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    with open(tmp_path / "ctc_stats.csv", newline="") as f:
+        total = next(row for row in csv.DictReader(f) if row["Name"] == "Aggregated")
+    assert int(total["Request Count"]) > 0 and int(total["Failure Count"]) == 0
+    assert "throughput=" in proc.stdout and "p95=" in proc.stdout
