@@ -97,7 +97,12 @@ def test_dtw_other_language_and_unalignable_tokens():
     assert result.words[6].interpolated and result.words[6].text == "[coro]"
     predicted = [w.start for k, w in enumerate(result.words) if k != 6]
     assert score_song([s for s, _ in spanish.word_times], predicted).mean_ae < 0.3
-    assert result.model == "espeak-ng+dtw-mel" and result.extras["rate_wpm"] >= 80
+    assert result.model == "espeak-ng+dtw-mel_onset" and result.extras["rate_wpm"] >= 80
+
+
+def test_dtw_with_vocal_separation(song):
+    scores = _onset_scores(song, "dtw", separate=True)
+    assert scores.mean_ae < 0.3
 
 
 def test_dtw_rejects_unknown_features():

@@ -40,60 +40,85 @@ LINE_PAUSE_SECONDS = 0.4
 NOISE_FLOOR = 1e-4  # added to the rendition so its silences have finite, stable features
 MAX_DTW_CELLS = 120_000_000  # song frames x rendition frames; beyond this the song is too long for DTW here
 CONFIDENCE = 0.5
+REPET_MIN_SECONDS = 2.0  # similar frames closer than this are not "repetitions"
+REPET_MARGIN = 2.0  # soft-mask margin: higher keeps less of the mix as voice
 
 
-def _stft_power(audio: np.ndarray) -> np.ndarray:
+def power_spectrogram(audio: np.ndarray) -> np.ndarray:
+    """``(N,)`` audio -> ``(1 + N_FFT/2, T)`` power spectrogram at FEATURE_HOP_SECONDS."""
     import librosa
 
     hop = int(FEATURE_HOP_SECONDS * SAMPLE_RATE)
     return np.abs(librosa.stft(audio, n_fft=N_FFT, hop_length=hop)) ** 2
 
 
-def _mfcc(audio: np.ndarray) -> np.ndarray:
+def vocal_foreground(power: np.ndarray) -> np.ndarray:
+    """REPET-SIM (Rafii & Pardo 2012): what does *not* repeat is the voice.
+
+    Each frame's accompaniment is estimated as the median of its most similar frames at least
+    :data:`REPET_MIN_SECONDS` away (repeating music), and a soft mask keeps the excess. ``(F, T)``
+    power -> ``(F, T)`` power of the foreground.
+    """
     import librosa
 
-    mel = librosa.feature.melspectrogram(S=_stft_power(audio), sr=SAMPLE_RATE, n_mels=N_MELS, fmax=SAMPLE_RATE / 2)
-    return librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=N_MFCC)[1:]  # c0 (level) dropped
+    magnitude = np.sqrt(power)
+    width = int(REPET_MIN_SECONDS / FEATURE_HOP_SECONDS)
+    background = librosa.decompose.nn_filter(magnitude, aggregate=np.median, metric="cosine", width=width)
+    background = np.minimum(magnitude, background)
+    mask = librosa.util.softmask(magnitude - background, REPET_MARGIN * background, power=2)
+    return (mask * magnitude) ** 2
 
 
-def _mfcc_delta(audio: np.ndarray) -> np.ndarray:
+def _mel(power: np.ndarray) -> np.ndarray:
     import librosa
 
-    mfcc = _mfcc(audio)
+    return librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=SAMPLE_RATE, n_mels=N_MELS))
+
+
+def _mfcc(power: np.ndarray) -> np.ndarray:
+    import librosa
+
+    return librosa.feature.mfcc(S=_mel(power), n_mfcc=N_MFCC)[1:]  # c0 (level) dropped
+
+
+def _mfcc_delta(power: np.ndarray) -> np.ndarray:
+    import librosa
+
+    mfcc = _mfcc(power)
     return np.vstack([mfcc, librosa.feature.delta(mfcc, width=5)])
 
 
-def _chroma(audio: np.ndarray) -> np.ndarray:
+def _chroma(power: np.ndarray) -> np.ndarray:
     import librosa
 
-    return librosa.feature.chroma_stft(S=_stft_power(audio), sr=SAMPLE_RATE)
+    return librosa.feature.chroma_stft(S=power, sr=SAMPLE_RATE)
 
 
-def _mel(audio: np.ndarray) -> np.ndarray:
-    import librosa
-
-    return librosa.power_to_db(librosa.feature.melspectrogram(S=_stft_power(audio), sr=SAMPLE_RATE, n_mels=N_MELS))
-
-
-def _onset(audio: np.ndarray) -> np.ndarray:
+def _onset(power: np.ndarray) -> np.ndarray:
     """Per-band positive log-mel flux: where energy appears (syllable onsets), not what it is."""
-    mel = _mel(audio)
+    mel = _mel(power)
     return np.maximum(np.diff(mel, axis=1, prepend=mel[:, :1]), 0.0)
 
 
-#: name -> audio ``(N,)`` -> features ``(D, T)`` at FEATURE_HOP_SECONDS.
+def _mel_onset(power: np.ndarray) -> np.ndarray:
+    return np.vstack([_mel(power), _onset(power)])
+
+
+#: name -> power spectrogram ``(F, T)`` -> features ``(D, T)``.
 FEATURES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "mfcc": _mfcc,
     "mfcc_delta": _mfcc_delta,
     "chroma": _chroma,
     "mel": _mel,
     "onset": _onset,
+    "mel_onset": _mel_onset,
 }
 
 
 @dataclass(frozen=True)
 class DTWOptions:
-    features: str = "mel"
+    features: str = "mel_onset"
+    separate: bool = False  # REPET-SIM vocal foreground of the song before features
     match_rate: bool = True  # speak at the song's sung words-per-minute rather than a fixed rate
     rate_wpm: int = 160  # used when match_rate is False
 
@@ -107,8 +132,10 @@ class DTWOptions:
 class DTWEngine(Engine):
     name = "dtw"
 
-    def __init__(self, *, features: str = "mel", match_rate: bool = True, rate_wpm: int = 160) -> None:
-        self.options = DTWOptions(features=features, match_rate=match_rate, rate_wpm=rate_wpm)
+    def __init__(
+        self, *, features: str = "mel_onset", separate: bool = False, match_rate: bool = True, rate_wpm: int = 160
+    ) -> None:
+        self.options = DTWOptions(features=features, separate=separate, match_rate=match_rate, rate_wpm=rate_wpm)
         self._last: dict = {}
 
     @property
@@ -122,7 +149,11 @@ class DTWEngine(Engine):
         rate = self._speaking_rate(audio, lyrics)
         rendition, spans = render_lyrics(lyrics, rate)
         extract = FEATURES[self.options.features]
-        song_features, tts_features = _standardise(extract(audio)), _standardise(extract(rendition))
+        song_power = power_spectrogram(audio)
+        if self.options.separate:
+            song_power = vocal_foreground(song_power)
+        song_features = _standardise(extract(song_power))
+        tts_features = _standardise(extract(power_spectrogram(rendition)))
         cells = song_features.shape[1] * tts_features.shape[1]
         if cells > MAX_DTW_CELLS:
             raise AlignmentError(
