@@ -177,7 +177,9 @@ def ctc_viterbi_reference(
     return np.array(path[::-1], dtype=np.int32)
 
 
-def path_log_prob(log_probs: np.ndarray, targets: Sequence[int] | np.ndarray, path: np.ndarray, blank: int = 0) -> float:
+def path_log_prob(
+    log_probs: np.ndarray, targets: Sequence[int] | np.ndarray, path: np.ndarray, blank: int = 0
+) -> float:
     """Log-probability of ``path`` (T,) (states of the extended sequence): sum of its emissions."""
     ext = _extended(np.asarray(targets, dtype=np.int64), blank)
     lp = np.asarray(log_probs, dtype=np.float64)

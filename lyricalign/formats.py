@@ -40,7 +40,9 @@ from .fsutil import PathLike, atomic_write_text
 from .schema import AlignmentResult, Line, Word
 
 FORMATS = ("json", "lrc", "elrc", "srt", "vtt", "textgrid")
-FORMAT_SUFFIXES = {"json": ".json", "lrc": ".lrc", "elrc": ".lrc", "srt": ".srt", "vtt": ".vtt", "textgrid": ".TextGrid"}
+FORMAT_SUFFIXES = {
+    "json": ".json", "lrc": ".lrc", "elrc": ".lrc", "srt": ".srt", "vtt": ".vtt", "textgrid": ".TextGrid",
+}
 
 #: A gap after a line longer than this (seconds) gets an empty timed LRC line that clears the display.
 LRC_GAP_SECONDS = 4.0
@@ -173,7 +175,8 @@ def _render_elrc(result: AlignmentResult) -> str:
 
 def _clock(millis: int, separator: str) -> str:
     """``HH:MM:SS<sep>mmm`` from integer milliseconds; hours keep counting past 99."""
-    return f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d}{separator}{millis % 1000:03d}"
+    hours, minutes, seconds = millis // 3_600_000, millis // 60_000 % 60, millis // 1000 % 60
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{millis % 1000:03d}"
 
 
 def _cue_millis(line: Line) -> tuple[int, int]:

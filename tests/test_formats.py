@@ -217,8 +217,11 @@ def test_textgrid_clips_overlaps_and_handles_edge_zero_length_words() -> None:
 
 
 def test_textgrid_reader_accepts_the_short_format_and_point_tiers() -> None:
-    short = '"ooTextFile"\n"TextGrid"\n0\n2.5\n<exists>\n2\n"IntervalTier"\n"w"\n0\n2.5\n2\n0\n1\n"a ""b"""\n1\n2.5\n""\n' \
-            '"TextTier"\n"beats"\n0\n2.5\n1\n0.5\n"x"\n'
+    short = (
+        '"ooTextFile"\n"TextGrid"\n0\n2.5\n<exists>\n2\n'
+        '"IntervalTier"\n"w"\n0\n2.5\n2\n0\n1\n"a ""b"""\n1\n2.5\n""\n'
+        '"TextTier"\n"beats"\n0\n2.5\n1\n0.5\n"x"\n'
+    )
     assert parse_textgrid(short) == {
         "w": [Interval(0.0, 1.0, 'a "b"'), Interval(1.0, 2.5, "")],
         "beats": [Interval(0.5, 0.5, "x")],
@@ -230,8 +233,8 @@ def test_ffmpeg_reads_our_subtitles(result: AlignmentResult, fmt: str, ffmpeg: s
     """ffmpeg's SRT and WebVTT demuxers accept our cues (karaoke timestamps included) unchanged."""
     path = tmp_path / f"song.{fmt}"
     write(result, fmt, path)
-    out = subprocess.run([ffmpeg, "-nostdin", "-loglevel", "error", "-i", str(path), "-f", "srt", "-"], capture_output=True,
-                         text=True, check=True, timeout=60).stdout
+    command = [ffmpeg, "-nostdin", "-loglevel", "error", "-i", str(path), "-f", "srt", "-"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60).stdout
     assert [(c.start, c.end, c.text) for c in parse_srt(out)] == [(ln.start, ln.end, ln.text) for ln in result.lines]
 
 
@@ -260,8 +263,8 @@ def test_praat_reads_our_textgrid_as_our_reader_does(result: AlignmentResult, tm
     script.write_text(PRAAT_DUMP, encoding="utf-8")
     out = subprocess.run(["praat", "--run", str(script), str(grid)], capture_output=True, text=True, check=True,
                          timeout=60).stdout
-    ours = [f"{name}\t{i.xmin:.6f}\t{i.xmax:.6f}\t{i.text}" for name, tier in parse_textgrid(grid.read_text("utf-8")).items()
-            for i in tier]
+    tiers = parse_textgrid(grid.read_text(encoding="utf-8"))
+    ours = [f"{name}\t{i.xmin:.6f}\t{i.xmax:.6f}\t{i.text}" for name, tier in tiers.items() for i in tier]
     praat = [re.sub(r"^(\w+)\t0\t", r"\1\t0.000000\t", row) for row in out.splitlines()]  # Praat prints 0 bare
     assert praat == ours
     assert 'words\t1.400000\t1.900000\t"hi"' in praat
