@@ -121,6 +121,23 @@ def test_fast_kernel_matches_reference(seed: int) -> None:
     np.testing.assert_array_equal(fast, reference)
 
 
+def test_fast_kernel_matches_reference_with_impossible_emissions() -> None:
+    """-inf entries (probability exactly zero) block some paths without breaking the recursion."""
+    rng = np.random.default_rng(42)
+    for _ in range(20):
+        targets = rng.integers(1, 5, size=int(rng.integers(2, 8)))
+        log_probs = random_log_probs(rng, min_frames(targets) + int(rng.integers(0, 15)), 5)
+        log_probs[rng.random(log_probs.shape) < 0.2] = -np.inf
+        try:
+            reference = ctc_viterbi_reference(log_probs, targets)
+        except AlignmentError:
+            with pytest.raises(AlignmentError, match="every CTC path has probability zero"):
+                forced_align(log_probs, targets)
+            continue
+        np.testing.assert_array_equal(forced_align(log_probs, targets), reference)
+        assert np.isfinite(path_log_prob(log_probs, targets, reference))
+
+
 def test_fast_kernel_matches_reference_on_ties() -> None:
     """Flat emissions make every valid path tie: both kernels must break ties the same way."""
     targets = [1, 2, 2, 3]
