@@ -12,7 +12,8 @@ Two back ends, tried in order:
    boundaries is lost and the result sounds more staccato.
 
 libespeak keeps global state (voice, parameters, the callback), so every synthesis holds
-:data:`_LOCK`; the library is initialised once per process.
+:data:`_LOCK`; the library is initialised once per process. espeak-ng is not bit-exact across
+calls: the same text comes out a few samples longer or shorter (word times move by ~1 ms).
 """
 
 from __future__ import annotations

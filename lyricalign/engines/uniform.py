@@ -5,7 +5,9 @@ Words are laid end to end on the *active* timeline (the vocal-activity regions o
 characters plus :data:`WORD_BIAS_CHARS`. A line that would straddle an inactive gap longer than
 :data:`LONG_GAP_SECONDS` is squeezed into the side of the gap holding most of it, since singers
 rarely pause for long inside a line. No acoustics beyond the activity detector: this is the
-floor every real method must beat.
+floor every real method must beat. On the 3 JamendoLyrics dev songs: AAE 8.81 s, MedAE 8.08 s,
+PCO 0.026 (spreading over the whole file instead: AAE 11.19 s; over the true sung regions:
+AAE 7.2 s -- the remaining error is the assumption of a constant singing rate).
 """
 
 from __future__ import annotations
