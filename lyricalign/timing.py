@@ -15,6 +15,9 @@ from .errors import AlignmentError
 from .schema import AlignmentResult, Line, Word
 from .text import Lyrics
 
+#: Longest span given to one interpolated word (seconds).
+MAX_INTERPOLATED_SECONDS = 1.0
+
 
 @dataclass(frozen=True)
 class WordTiming:
@@ -36,7 +39,7 @@ def assemble_result(
     if len(timings) != len(lyrics.words):
         raise AlignmentError(f"engine returned {len(timings)} timings for {len(lyrics.words)} words")
     spans = _monotonic(timings, duration)
-    filled = _interpolate(spans, duration)
+    filled = _interpolate(spans, [w.line for w in lyrics.words], duration)
     words = tuple(
         Word(
             text=w.text,
@@ -78,8 +81,16 @@ def _monotonic(timings: Sequence[WordTiming | None], duration: float) -> list[tu
     return out
 
 
-def _interpolate(spans: list[tuple[float, float] | None], duration: float) -> list[tuple[float, float]]:
-    """Fill each run of missing spans by splitting the gap between its neighbours evenly."""
+def _interpolate(
+    spans: list[tuple[float, float] | None], lines: Sequence[int], duration: float
+) -> list[tuple[float, float]]:
+    """Fill each run of missing spans from its neighbours.
+
+    A run shares the gap between the aligned words around it evenly, but each of its words gets
+    at most :data:`MAX_INTERPOLATED_SECONDS`: a ``[Chorus]`` tag before a 30-second instrumental
+    must not span the whole break. A capped run sits against the neighbour on its own line
+    (before the next word when it opens that word's line, otherwise after the previous word).
+    """
     filled: list[tuple[float, float]] = []
     i = 0
     while i < len(spans):
@@ -93,9 +104,10 @@ def _interpolate(spans: list[tuple[float, float] | None], duration: float) -> li
             j += 1
         left = filled[-1][1] if filled else 0.0
         right = spans[j][0] if j < len(spans) else duration  # type: ignore[index]
-        if right < left:  # previous word ends after the next starts: squeeze in at the boundary
-            left = right
-        step = (right - left) / (j - i)
-        filled.extend((left + k * step, left + (k + 1) * step) for k in range(j - i))
+        left = min(left, right)  # previous word ends after the next starts: squeeze in at the boundary
+        step = min((right - left) / (j - i), MAX_INTERPOLATED_SECONDS)
+        anchored_right = j < len(spans) and lines[j - 1] == lines[j]
+        first = right - step * (j - i) if anchored_right else left
+        filled.extend((first + k * step, first + (k + 1) * step) for k in range(j - i))
         i = j
     return filled

@@ -13,14 +13,23 @@ def _assemble(text, timings, duration=10.0):
 
 def test_missing_words_are_interpolated_between_neighbours_and_flagged():
     result = _assemble("one 🎵 🎵 four", [WordTiming(1.0, 2.0, 0.9), None, None, WordTiming(5.0, 6.0, 0.8)])
-    assert [(w.start, w.end) for w in result.words] == [(1.0, 2.0), (2.0, 3.5), (3.5, 5.0), (5.0, 6.0)]
+    assert [(w.start, w.end) for w in result.words] == [(1.0, 2.0), (3.0, 4.0), (4.0, 5.0), (5.0, 6.0)]
     assert [w.interpolated for w in result.words] == [False, True, True, False]
     assert [w.confidence for w in result.words] == [0.9, 0.0, 0.0, 0.8]
 
 
 def test_leading_and_trailing_gaps_use_the_audio_edges():
-    result = _assemble("🎵 two 🎵", [None, WordTiming(4.0, 5.0), None], duration=8.0)
-    assert [(w.start, w.end) for w in result.words] == [(0.0, 4.0), (4.0, 5.0), (5.0, 8.0)]
+    result = _assemble("🎵 two 🎵", [None, WordTiming(4.0, 5.0), None], duration=5.5)
+    assert [(w.start, w.end) for w in result.words] == [(3.0, 4.0), (4.0, 5.0), (5.0, 5.5)]
+
+
+def test_interpolated_words_stay_next_to_their_line_across_long_breaks():
+    result = _assemble(
+        "one two\n[Chorus] three 🎵", [WordTiming(1, 2), WordTiming(2, 3), None, WordTiming(40, 41), None], 60
+    )
+    assert (result.words[2].start, result.words[2].end) == (39.0, 40.0)  # opens its line: just before "three"
+    assert (result.words[4].start, result.words[4].end) == (41.0, 42.0)  # closes its line: just after "three"
+    assert result.lines[1].start == 39.0
 
 
 def test_times_are_clamped_monotonic_and_ordered():
