@@ -1,0 +1,356 @@
+"""HMM forced alignment with pocketsphinx 5 and its pretrained en-us acoustic model, for any language.
+
+Every lyrics token becomes one dictionary entry (``w17`` -> its ARPAbet phones) so repeated
+words, and tokens with several spoken words ("forty two"), are one unit of the alignment.
+English words take their pronunciations (all variants) from the CMU dictionary that ships with
+pocketsphinx; other languages, and English words missing from it, take espeak-ng's IPA mapped
+to ARPAbet (:mod:`lyricalign.phonetics`).
+
+One ``set_align_text`` pass over the whole song is the most accurate, but with beam pruning
+switched off its memory grows with ``frames x words`` (about 1.2 GB for a 2.6-minute song) and
+pocketsphinx's default beams lose the path on music (``hyp()`` is None). So the engine follows
+a :class:`BeamSetting` plan: the first setting whose decode reaches the end of the lyrics wins;
+settings whose ``frames x words`` exceed their ``max_cost`` are skipped, which bounds memory for
+long songs. When every setting fails, :class:`AlignmentError` says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ..audio import SAMPLE_RATE
+from ..errors import AlignmentError, EngineUnavailableError, ModelError
+from ..phonetics import ARPABET, arpabet_words, espeak_binary
+from ..text import Lyrics
+from ..timing import WordTiming
+from .base import Engine
+
+logger = logging.getLogger(__name__)
+
+HMM_FRAMES_PER_SECOND = 100  # pocketsphinx's feature frame rate
+MIN_FRAMES_PER_PHONE = 3  # 3-state left-to-right phone HMMs without skips
+PADDING_SECONDS = 0.3  # low noise before and after the song so the first/last words can start/end
+#: A word held longer than this probably swallowed an instrumental gap or a skipped section.
+MAX_PLAUSIBLE_WORD_SECONDS = 4.0
+#: This many consecutive words squeezed to their minimum duration mark a section the decoder skipped.
+SQUEEZED_RUN_WORDS = 4
+SQUEEZE_FACTOR = 1.5  # "squeezed": at most this times the minimum duration of the word's phones
+
+
+@dataclass(frozen=True)
+class BeamSetting:
+    """Pruning of one decoding pass (pocketsphinx ``-beam -pbeam -wbeam -maxhmmpf``; 0/-1 = off).
+
+    ``max_cost`` bounds memory: the pass is skipped when ``frames x words`` exceeds it
+    (None: no bound; use it only on pruned settings, whose memory does not grow that way).
+    """
+
+    beam: float
+    pbeam: float
+    wbeam: float
+    maxhmmpf: int = -1
+    max_cost: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("beam", "pbeam", "wbeam"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {value}")
+        if self.maxhmmpf != -1 and self.maxhmmpf <= 0:
+            raise ValueError(f"maxhmmpf must be positive or -1, got {self.maxhmmpf}")
+        if self.max_cost is not None and self.max_cost <= 0:
+            raise ValueError(f"max_cost must be positive, got {self.max_cost}")
+
+    @property
+    def label(self) -> str:
+        if self.beam == self.pbeam == self.wbeam == 0.0 and self.maxhmmpf == -1:
+            return "unpruned"
+        return f"beam={self.beam:g},pbeam={self.pbeam:g},wbeam={self.wbeam:g},maxhmmpf={self.maxhmmpf}"
+
+
+UNPRUNED = BeamSetting(beam=0.0, pbeam=0.0, wbeam=0.0, maxhmmpf=-1, max_cost=4.0e6 * 2.5)
+#: Unpruned first (most accurate) while affordable, then ever wider pruned passes.
+DEFAULT_BEAM_PLAN: tuple[BeamSetting, ...] = (
+    UNPRUNED,
+    BeamSetting(beam=1e-120, pbeam=1e-120, wbeam=1e-100),
+    BeamSetting(beam=1e-200, pbeam=1e-200, wbeam=1e-180),
+)
+
+
+@dataclass(frozen=True)
+class HMMOptions:
+    """Everything that shapes an HMM alignment; validated once."""
+
+    beam_plan: tuple[BeamSetting, ...] = DEFAULT_BEAM_PLAN
+    padding: float = PADDING_SECONDS
+    dither: bool = True
+    silprob: float = 0.005  # pocketsphinx default: optional silence between words
+    fillprob: float = 1e-8  # noise fillers (+NSN+, +SPN+) between words
+    model_dir: str | None = None  # an acoustic model folder; None: pocketsphinx's en-us
+    dictionary: str | None = None  # a CMU-format dictionary for English; None: the shipped one
+    alternative_pronunciations: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.beam_plan:
+            raise ValueError("beam_plan must contain at least one BeamSetting")
+        if not all(isinstance(b, BeamSetting) for b in self.beam_plan):
+            raise TypeError("beam_plan must contain BeamSetting values")
+        if self.padding < 0:
+            raise ValueError(f"padding must be >= 0, got {self.padding}")
+        for name in ("silprob", "fillprob"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """One decoded dictionary entry: lyrics token index, frames [start, end], acoustic score."""
+
+    token: int
+    start_frame: int
+    end_frame: int
+    ascore: int
+
+    @property
+    def n_frames(self) -> int:
+        return self.end_frame - self.start_frame + 1
+
+
+@dataclass
+class _Report:
+    passes: list[dict] = field(default_factory=list)
+
+
+class HMMEngine(Engine):
+    """Forced alignment of phone HMMs (pocketsphinx) to the whole song in one pass."""
+
+    name = "hmm"
+
+    def __init__(self, options: HMMOptions | None = None, **overrides) -> None:
+        if options is None:
+            if "beam_plan" in overrides:
+                overrides["beam_plan"] = tuple(overrides["beam_plan"])
+            options = HMMOptions(**overrides)
+        elif overrides:
+            raise TypeError("pass either options= or keyword overrides, not both")
+        self.options = options
+        espeak_binary()  # fail now, with the how-to, rather than on the first non-English word
+        try:
+            import pocketsphinx
+        except ImportError as e:
+            raise EngineUnavailableError(
+                "method 'hmm' needs pocketsphinx: pip install 'lyricalign[classic]'"
+            ) from e
+        self._ps = pocketsphinx
+        base = Path(pocketsphinx.get_model_path()) / "en-us"
+        self._model_dir = Path(options.model_dir) if options.model_dir else base / "en-us"
+        if not (self._model_dir / "mdef").is_file():
+            raise ModelError(f"{self._model_dir}: not a pocketsphinx acoustic model (no mdef)")
+        self._cmudict = _read_dictionary(Path(options.dictionary) if options.dictionary else base / "cmudict-en-us.dict")
+        self._local = threading.local()
+
+    @property
+    def model_name(self) -> str:
+        return f"pocketsphinx:{self._model_dir.name}"
+
+    def extras(self) -> dict:
+        return dict(getattr(self._local, "extras", {}))
+
+    # --- alignment -------------------------------------------------------------------------
+    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> list[WordTiming | None]:
+        """Decode ``audio`` (``(N,)`` float32, 16 kHz) against the lyrics' phone sequence."""
+        self._local.extras = {}
+        pronunciations = self.pronunciations(lyrics)
+        tokens = [i for i, p in enumerate(pronunciations) if p]
+        if not tokens:
+            raise AlignmentError("no lyrics word has a pronunciation")
+        pcm = _to_pcm16(audio, self.options.padding)
+        n_frames = len(pcm) // 2 * HMM_FRAMES_PER_SECOND // SAMPLE_RATE
+        min_frames = sum(MIN_FRAMES_PER_PHONE * min(len(v) for v in pronunciations[i]) for i in tokens)
+        if min_frames > n_frames:
+            raise AlignmentError(
+                f"audio too short for the lyrics: {n_frames / HMM_FRAMES_PER_SECOND:.1f} s of audio, "
+                f"{len(tokens)} words need at least {min_frames / HMM_FRAMES_PER_SECOND:.1f} s"
+            )
+        report = _Report()
+        segments = None
+        with tempfile.TemporaryDirectory(prefix="lyricalign-hmm-") as tmp:
+            dict_path = Path(tmp) / "song.dict"
+            _write_dictionary(dict_path, tokens, pronunciations)
+            for setting in self.options.beam_plan:
+                cost = float(n_frames) * len(tokens)
+                if setting.max_cost is not None and cost > setting.max_cost:
+                    report.passes.append({"setting": setting.label, "skipped": f"cost {cost:.3g} > {setting.max_cost:.3g}"})
+                    continue
+                started = time.perf_counter()
+                segments = self._decode(pcm, dict_path, tokens, setting)
+                elapsed = time.perf_counter() - started
+                report.passes.append({"setting": setting.label, "seconds": round(elapsed, 2), "ok": segments is not None})
+                logger.info("hmm pass %s: %s in %.1f s", setting.label, "aligned" if segments else "failed", elapsed)
+                if segments is not None:
+                    break
+        if segments is None:
+            self._local.extras = {"passes": report.passes}
+            raise AlignmentError(
+                "HMM alignment failed: no decoding pass reached the end of the lyrics "
+                f"({'; '.join(p['setting'] for p in report.passes)}); the lyrics may not match the audio"
+            )
+        timings = self._timings(segments, pronunciations, len(lyrics.words))
+        self._local.extras = {"passes": report.passes, **_diagnose(segments, pronunciations, self.options.padding)}
+        return timings
+
+    def pronunciations(self, lyrics: Lyrics) -> list[list[tuple[str, ...]]]:
+        """ARPAbet variants of each lyrics token (``[]`` when it has nothing to align)."""
+        parts = [w.spoken.split() for w in lyrics.words]
+        english = lyrics.language == "en"
+        unknown = sorted({p for ps in parts for p in ps if not (english and p in self._cmudict)})
+        from_espeak = dict(zip(unknown, arpabet_words(unknown, lyrics.language))) if unknown else {}
+
+        def variants(part: str) -> list[tuple[str, ...]]:
+            if english and part in self._cmudict:
+                return self._cmudict[part]
+            return [tuple(from_espeak[part])] if from_espeak[part] else []
+
+        result: list[list[tuple[str, ...]]] = []
+        for token_parts in parts:
+            per_part = [variants(p) for p in token_parts]
+            per_part = [v for v in per_part if v]
+            if not per_part:
+                result.append([])
+                continue
+            first = tuple(ph for v in per_part for ph in v[0])
+            prons = [first]
+            if self.options.alternative_pronunciations and len(per_part) == 1:
+                prons.extend(v for v in per_part[0][1:] if v != first)
+            result.append(prons)
+        return result
+
+    def _decode(self, pcm: bytes, dict_path: Path, tokens: list[int], setting: BeamSetting) -> list[_Segment] | None:
+        """One ``set_align_text`` pass; None when the search did not reach the final word."""
+        o = self.options
+        config = self._ps.Config(
+            hmm=str(self._model_dir), dict=str(dict_path), lm=None, samprate=float(SAMPLE_RATE),
+            beam=setting.beam, pbeam=setting.pbeam, wbeam=setting.wbeam, maxhmmpf=setting.maxhmmpf,
+            dither=o.dither, silprob=o.silprob, fillprob=o.fillprob, loglevel="FATAL",
+            bestpath=False,  # the lattice of an unpruned pass is huge and alignment needs no rescoring
+        )
+        decoder = self._ps.Decoder(config)
+        try:
+            decoder.set_align_text(" ".join(f"w{i}" for i in tokens))
+            decoder.start_utt()
+            decoder.process_raw(pcm, no_search=False, full_utt=True)
+            decoder.end_utt()
+        except RuntimeError as e:
+            raise AlignmentError(f"pocketsphinx failed: {e}") from e
+        if decoder.hyp() is None:
+            return None
+        segments = list(_word_segments(decoder.seg()))
+        if [s.token for s in segments] != tokens:  # the alignment search returns every word, in order
+            logger.warning("hmm pass %s returned %d of %d words", setting.label, len(segments), len(tokens))
+            return None
+        return segments
+
+    def _timings(
+        self, segments: list[_Segment], pronunciations: list[list[tuple[str, ...]]], n_words: int
+    ) -> list[WordTiming | None]:
+        pad = self.options.padding
+        confidences = _confidences(segments)
+        timings: list[WordTiming | None] = [None] * n_words
+        for seg, confidence in zip(segments, confidences):
+            start = seg.start_frame / HMM_FRAMES_PER_SECOND - pad
+            end = (seg.end_frame + 1) / HMM_FRAMES_PER_SECOND - pad
+            timings[seg.token] = WordTiming(start=max(0.0, start), end=max(0.0, end), confidence=confidence)
+        return timings
+
+
+def _word_segments(segs: Iterator) -> Iterator[_Segment]:
+    """pocketsphinx segments -> lyrics tokens (fillers, silences and sentence marks dropped)."""
+    for seg in segs:
+        word = seg.word.split("(")[0]  # "w17(2)": alternative pronunciation of w17
+        if word.startswith("w") and word[1:].isdigit():
+            yield _Segment(token=int(word[1:]), start_frame=seg.start_frame, end_frame=seg.end_frame, ascore=seg.ascore)
+
+
+def _confidences(segments: Sequence[_Segment]) -> list[float]:
+    """Per-word confidence in [0, 1] from the acoustic score per frame, relative to the song.
+
+    Scores are log-likelihoods whose absolute level depends on the recording, so each word is
+    compared with the song's median: logistic of the robust z-score (median/MAD), shifted so a
+    median word scores about 0.73 and clear outliers approach 0.
+    """
+    per_frame = np.array([s.ascore / max(1, s.n_frames) for s in segments], dtype=np.float64)
+    median = float(np.median(per_frame))
+    mad = float(np.median(np.abs(per_frame - median))) * 1.4826 or 1.0
+    z = (per_frame - median) / mad
+    return [float(1.0 / (1.0 + math.exp(-(v + 1.0)))) for v in np.clip(z, -30, 30)]
+
+
+def _diagnose(segments: Sequence[_Segment], pronunciations: list[list[tuple[str, ...]]], pad: float) -> dict:
+    """Song-level plausibility: words stretched over gaps, runs squeezed to minimum duration.
+
+    Both are the signature of a section-level jump: the decoder squeezes lyrics it could not
+    place (e.g. a chorus matched to the wrong repetition) and stretches a neighbour over the gap.
+    """
+    stretched = [s.token for s in segments if s.n_frames / HMM_FRAMES_PER_SECOND > MAX_PLAUSIBLE_WORD_SECONDS]
+    runs: list[list[int]] = []
+    current: list[int] = []
+    for s in segments:
+        minimum = MIN_FRAMES_PER_PHONE * min(len(p) for p in pronunciations[s.token])
+        if s.n_frames <= SQUEEZE_FACTOR * minimum:
+            current.append(s.token)
+            continue
+        if len(current) >= SQUEEZED_RUN_WORDS:
+            runs.append([current[0], current[-1]])
+        current = []
+    if len(current) >= SQUEEZED_RUN_WORDS:
+        runs.append([current[0], current[-1]])
+    durations = [s.n_frames / HMM_FRAMES_PER_SECOND for s in segments]
+    return {
+        "suspect_alignment": bool(stretched or runs),
+        "stretched_words": stretched,
+        "squeezed_runs": runs,
+        "max_word_seconds": round(max(durations), 2),
+        "median_word_seconds": round(float(np.median(durations)), 3),
+    }
+
+
+def _to_pcm16(audio: np.ndarray, padding: float) -> bytes:
+    """``(N,)`` float32 in [-1, 1] -> little-endian int16 bytes with ``padding`` s of silence each side."""
+    pad = np.zeros(int(round(padding * SAMPLE_RATE)), dtype=np.float32)
+    samples = np.concatenate([pad, np.asarray(audio, dtype=np.float32).reshape(-1), pad])
+    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+def _read_dictionary(path: Path) -> dict[str, list[tuple[str, ...]]]:
+    """CMU-format dictionary (``word PH ON ES``, variants ``word(2)``) -> word -> variants."""
+    entries: dict[str, list[tuple[str, ...]]] = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) < 2 or line.startswith(";;;"):
+                    continue
+                word = fields[0].split("(")[0]
+                phones = tuple(p for p in fields[1:] if not p.startswith("#"))
+                if all(p in ARPABET for p in phones):
+                    entries.setdefault(word, []).append(phones)
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read pronunciation dictionary: {e}") from e
+    return entries
+
+
+def _write_dictionary(path: Path, tokens: list[int], pronunciations: list[list[tuple[str, ...]]]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for i in tokens:
+            for k, phones in enumerate(pronunciations[i]):
+                key = f"w{i}" if k == 0 else f"w{i}({k + 1})"
+                f.write(f"{key} {' '.join(phones)}\n")
