@@ -1,0 +1,143 @@
+"""The HMM engine (pocketsphinx) on synthetic songs with known word times."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from _synth_utils import make_synthetic_song
+from lyricalign.engines import create_engine
+from lyricalign.engines.hmm import BeamSetting, HMMEngine, HMMOptions
+from lyricalign.errors import AlignmentError, EngineUnavailableError
+from lyricalign.text import parse_lyrics
+
+ONSET_TOLERANCE = 0.3  # seconds: mean absolute onset error allowed on a clean synthetic song
+
+LINES = {
+    "en": [["hello", "my", "friend"], ["the", "night", "is", "long", "and", "cold"], ["sing", "with", "me", "tonight"]],
+    "es": [["hola", "mi", "amigo"], ["la", "noche", "es", "larga", "y", "fría"], ["canta", "conmigo", "esta", "noche"]],
+}
+
+
+@pytest.fixture(scope="module")
+def engine() -> HMMEngine:
+    return HMMEngine()
+
+
+@pytest.fixture(scope="module", params=sorted(LINES))
+def song(request):
+    return make_synthetic_song(LINES[request.param], request.param, seed=3)
+
+
+def onset_errors(result, song) -> np.ndarray:
+    return np.array([abs(w.start - start) for w, (start, _) in zip(result.words, song.word_times, strict=True)])
+
+
+def test_aligns_synthetic_song_within_tolerance(engine, song):
+    lyrics = parse_lyrics(song.lyrics_text, song.language)
+    result = engine.align(song.audio, lyrics)
+    errors = onset_errors(result, song)
+    assert errors.mean() < ONSET_TOLERANCE, errors.round(2)
+    assert np.median(errors) < 0.1, errors.round(2)
+    assert result.method == "hmm" and result.language == song.language
+    assert all(0.0 <= w.confidence <= 1.0 for w in result.words)
+    assert not any(w.interpolated for w in result.words)
+    extras = engine.extras()
+    assert extras["passes"][-1]["ok"] is True
+    assert isinstance(extras["suspect_alignment"], bool)
+
+
+def test_number_emoji_and_annotation_tokens(engine):
+    song = make_synthetic_song([["we", "have", "forty", "two", "days"], ["to", "sing"]], "en", seed=5)
+    text = "[Chorus]\nwe have 42 🎵 days\nto sing"
+    lyrics = parse_lyrics(text, "en")
+    result = engine.align(song.audio, lyrics)
+    assert [w.text for w in result.words] == ["[Chorus]", "we", "have", "42", "🎵", "days", "to", "sing"]
+    flagged = {w.text for w in result.words if w.interpolated}
+    assert flagged == {"[Chorus]", "🎵"}
+    times = dict(zip(["we", "have", "forty", "two", "days", "to", "sing"], song.word_times))
+    by_text = {w.text: w for w in result.words}
+    assert abs(by_text["42"].start - times["forty"][0]) < ONSET_TOLERANCE
+    assert abs(by_text["days"].start - times["days"][0]) < ONSET_TOLERANCE
+    emoji = by_text["🎵"]  # interpolated between its neighbours
+    assert by_text["42"].end <= emoji.start + 1e-6 and emoji.end <= by_text["days"].start + 1e-6
+
+
+def test_repeated_words_are_separate_entries(engine):
+    lyrics = parse_lyrics("la la la\nforty-two la", "en")
+    prons = engine.pronunciations(lyrics)
+    assert len(prons) == 5
+    assert prons[0] == prons[1] == prons[2]
+    assert prons[3][0] == ("F", "AO", "R", "T", "IY", "T", "UW")  # "forty two": one entry
+    assert len(prons[3]) == 1  # variants only for single-word tokens
+
+
+def test_english_uses_all_cmu_variants_and_espeak_for_oov(engine):
+    lyrics = parse_lyrics("read zorblaxian", "en")
+    read, oov = engine.pronunciations(lyrics)
+    assert ("R", "EH", "D") in read and ("R", "IY", "D") in read
+    assert oov and all(p for p in oov[0])
+
+
+def test_audio_too_short_for_lyrics(engine):
+    lyrics = parse_lyrics(" ".join(["extraordinary"] * 40), "en")
+    with pytest.raises(AlignmentError, match="audio too short"):
+        engine.align(np.zeros(16000, np.float32), lyrics)
+
+
+def test_failed_passes_raise_alignment_error_not_crash():
+    # beams this narrow lose the path on noise: every pass fails, the error names them.
+    narrow = BeamSetting(beam=1e-5, pbeam=1e-5, wbeam=1e-5, maxhmmpf=50)
+    engine = HMMEngine(beam_plan=(narrow, narrow))
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.standard_normal(16000 * 6)).astype(np.float32)
+    lyrics = parse_lyrics("one two three four five six seven eight nine ten", "en")
+    with pytest.raises(AlignmentError, match="no decoding pass reached the end"):
+        engine.align(audio, lyrics)
+    assert len(engine.extras()["passes"]) == 2
+
+
+def test_costly_passes_are_skipped():
+    cheap_only = BeamSetting(beam=0.0, pbeam=0.0, wbeam=0.0, maxhmmpf=-1, max_cost=10.0)
+    engine = HMMEngine(beam_plan=(cheap_only,))
+    lyrics = parse_lyrics("one two", "en")
+    with pytest.raises(AlignmentError):
+        engine.align(np.zeros(16000 * 3, np.float32), lyrics)
+    assert "skipped" in engine.extras()["passes"][0]
+
+
+def test_options_validated():
+    with pytest.raises(ValueError, match="beam must be in"):
+        BeamSetting(beam=2.0, pbeam=0.0, wbeam=0.0)
+    with pytest.raises(ValueError, match="at least one"):
+        HMMOptions(beam_plan=())
+    with pytest.raises(ValueError, match="padding"):
+        HMMOptions(padding=-1.0)
+
+
+def test_registry_creates_engine():
+    assert isinstance(create_engine("hmm"), HMMEngine)
+
+
+def test_missing_espeak_is_unavailable(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(EngineUnavailableError, match="apt-get install espeak-ng"):
+        HMMEngine()
+
+
+def test_concurrent_calls_are_independent(engine):
+    songs = [make_synthetic_song(LINES["en"], "en", seed=s) for s in (11, 12)]
+    results: dict[int, object] = {}
+
+    def run(k: int) -> None:
+        results[k] = engine.align(songs[k].audio, parse_lyrics(songs[k].lyrics_text, "en"))
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k, song in enumerate(songs):
+        assert onset_errors(results[k], song).mean() < ONSET_TOLERANCE
