@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES=(ffmpeg espeak-ng libespeak-ng1)
+APT_PACKAGES=(ffmpeg espeak-ng libespeak-ng1 praat)  # praat: tests check our TextGrids in Praat itself
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
