@@ -21,7 +21,7 @@ import math
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -44,6 +44,10 @@ MAX_PLAUSIBLE_WORD_SECONDS = 4.0
 #: This many consecutive words squeezed to their minimum duration mark a section the decoder skipped.
 SQUEEZED_RUN_WORDS = 4
 SQUEEZE_FACTOR = 1.5  # "squeezed": at most this times the minimum duration of the word's phones
+#: Onset refinement (see HMMEngine._refine_onsets): words this long get a phone-level look ...
+REFINE_MIN_WORD_SECONDS = 1.0
+#: ... and a phone longer than this, after squeezed phones, is taken to hide a gap before the word.
+MAX_PHONE_SECONDS = 0.3
 
 
 @dataclass(frozen=True)
@@ -77,13 +81,16 @@ class BeamSetting:
         return f"beam={self.beam:g},pbeam={self.pbeam:g},wbeam={self.wbeam:g},maxhmmpf={self.maxhmmpf}"
 
 
-UNPRUNED = BeamSetting(beam=0.0, pbeam=0.0, wbeam=0.0, maxhmmpf=-1, max_cost=4.0e6 * 2.5)
-#: Unpruned first (most accurate) while affordable, then ever wider pruned passes.
-DEFAULT_BEAM_PLAN: tuple[BeamSetting, ...] = (
-    UNPRUNED,
-    BeamSetting(beam=1e-120, pbeam=1e-120, wbeam=1e-100),
-    BeamSetting(beam=1e-200, pbeam=1e-200, wbeam=1e-180),
-)
+#: Peak memory of an unpruned pass is about 230 bytes per (frame x word): 4.5e6 is about 1 GB.
+MAX_UNPRUNED_COST = 4.5e6
+UNPRUNED = BeamSetting(beam=0.0, pbeam=0.0, wbeam=0.0, maxhmmpf=-1, max_cost=MAX_UNPRUNED_COST)
+#: One unpruned pass while affordable; longer songs go to the windowed pass (:class:`HMMOptions`).
+#: Pruned settings are cheap but, measured on real songs, lose the path (hyp() None) on most.
+DEFAULT_BEAM_PLAN: tuple[BeamSetting, ...] = (UNPRUNED,)
+WINDOW_SECONDS = 90.0
+WINDOW_MARGIN_SECONDS = 30.0  # words ending this close to a window's end are re-aligned in the next
+WINDOW_WORD_RATE_FACTOR = 2.5  # a window holds at most this times the song's mean words per second
+MIN_WINDOW_WORDS = 40
 
 
 @dataclass(frozen=True)
@@ -98,8 +105,17 @@ class HMMOptions:
     model_dir: str | None = None  # an acoustic model folder; None: pocketsphinx's en-us
     dictionary: str | None = None  # a CMU-format dictionary for English; None: the shipped one
     alternative_pronunciations: bool = True
+    refine_onsets: bool = True  # move onsets past gaps swallowed by a stretched phone
+    #: Songs too costly for every beam-plan pass are aligned by sequential unpruned windows.
+    window_seconds: float = WINDOW_SECONDS
+    window_margin_seconds: float = WINDOW_MARGIN_SECONDS
+    window_max_cost: float = MAX_UNPRUNED_COST
 
     def __post_init__(self) -> None:
+        if not 0 < self.window_margin_seconds < self.window_seconds:
+            raise ValueError("window_margin_seconds must be positive and shorter than window_seconds")
+        if self.window_max_cost < self.window_seconds * HMM_FRAMES_PER_SECOND:
+            raise ValueError("window_max_cost must afford at least one word per window")
         if not self.beam_plan:
             raise ValueError("beam_plan must contain at least one BeamSetting")
         if not all(isinstance(b, BeamSetting) for b in self.beam_plan):
@@ -198,14 +214,24 @@ class HMMEngine(Engine):
                 logger.info("hmm pass %s: %s in %.1f s", setting.label, "aligned" if segments else "failed", elapsed)
                 if segments is not None:
                     break
+            if segments is None and all("skipped" in p for p in report.passes):
+                started = time.perf_counter()
+                segments = self._decode_windowed(pcm, dict_path, tokens)
+                report.passes.append({
+                    "setting": f"windowed unpruned ({self.options.window_seconds:g} s)",
+                    "seconds": round(time.perf_counter() - started, 2), "ok": segments is not None,
+                })
+            onsets = self._refine_onsets(pcm, dict_path, segments) if segments and self.options.refine_onsets else {}
         if segments is None:
             self._local.extras = {"passes": report.passes}
             raise AlignmentError(
                 "HMM alignment failed: no decoding pass reached the end of the lyrics "
                 f"({'; '.join(p['setting'] for p in report.passes)}); the lyrics may not match the audio"
             )
-        timings = self._timings(segments, pronunciations, len(lyrics.words))
-        self._local.extras = {"passes": report.passes, **_diagnose(segments, pronunciations, self.options.padding)}
+        timings = self._timings(segments, onsets, len(lyrics.words))
+        self._local.extras = {
+            "passes": report.passes, "refined_onsets": len(onsets), **_diagnose(segments, pronunciations)
+        }
         return timings
 
     def pronunciations(self, lyrics: Lyrics) -> list[list[tuple[str, ...]]]:
@@ -234,8 +260,7 @@ class HMMEngine(Engine):
             result.append(prons)
         return result
 
-    def _decode(self, pcm: bytes, dict_path: Path, tokens: list[int], setting: BeamSetting) -> list[_Segment] | None:
-        """One ``set_align_text`` pass; None when the search did not reach the final word."""
+    def _decoder(self, dict_path: Path, setting: BeamSetting):
         o = self.options
         config = self._ps.Config(
             hmm=str(self._model_dir), dict=str(dict_path), lm=None, samprate=float(SAMPLE_RATE),
@@ -243,30 +268,142 @@ class HMMEngine(Engine):
             dither=o.dither, silprob=o.silprob, fillprob=o.fillprob, loglevel="FATAL",
             bestpath=False,  # the lattice of an unpruned pass is huge and alignment needs no rescoring
         )
-        decoder = self._ps.Decoder(config)
+        return self._ps.Decoder(config)
+
+    def _decode(
+        self, pcm: bytes, dict_path: Path, tokens: list[int], setting: BeamSetting, partial: bool = False
+    ) -> list[_Segment] | None:
+        """One pass over ``pcm`` (int16 bytes) against ``tokens`` in order; None when it failed.
+
+        ``partial``: the decode may stop after any word (a window of a longer song); otherwise
+        it must reach the last word.
+        """
+        decoder = self._decoder(dict_path, setting)
+        names = [f"w{i}" for i in tokens]
         try:
-            decoder.set_align_text(" ".join(f"w{i}" for i in tokens))
+            if partial:
+                # chain of words; every state after a word may exit to the final state
+                final = len(names) + 1
+                transitions = [(k, k + 1, 1.0, name) for k, name in enumerate(names)]
+                transitions += [(k, final, 1.0) for k in range(1, len(names) + 1)]
+                decoder.add_fsg("window", decoder.create_fsg("window", 0, final, transitions))
+                decoder.activate_search("window")
+            else:
+                decoder.set_align_text(" ".join(names))
             decoder.start_utt()
             decoder.process_raw(pcm, no_search=False, full_utt=True)
             decoder.end_utt()
-        except RuntimeError as e:
+        except (RuntimeError, ValueError) as e:
             raise AlignmentError(f"pocketsphinx failed: {e}") from e
         if decoder.hyp() is None:
             return None
         segments = list(_word_segments(decoder.seg()))
-        if [s.token for s in segments] != tokens:  # the alignment search returns every word, in order
+        expected = tokens[: len(segments)] if partial else tokens
+        if not segments or [s.token for s in segments] != expected:
             logger.warning("hmm pass %s returned %d of %d words", setting.label, len(segments), len(tokens))
             return None
         return segments
 
-    def _timings(
-        self, segments: list[_Segment], pronunciations: list[list[tuple[str, ...]]], n_words: int
-    ) -> list[WordTiming | None]:
+    def _decode_windowed(self, pcm: bytes, dict_path: Path, tokens: list[int]) -> list[_Segment] | None:
+        """Sequential unpruned windows: memory bounded by ``window_max_cost`` whatever the length.
+
+        Each window decodes ``window_seconds`` of audio from the current position against the
+        next words and may stop after any of them; words ending before the last
+        ``window_margin_seconds`` are kept, and the next window starts where the first word not
+        kept was placed (so it is re-aligned with the audio that follows it).
+        """
+        o = self.options
+        bytes_per_frame = 2 * SAMPLE_RATE // HMM_FRAMES_PER_SECOND
+        total_frames = len(pcm) // bytes_per_frame
+        window = int(o.window_seconds * HMM_FRAMES_PER_SECOND)
+        keep_until = window - int(o.window_margin_seconds * HMM_FRAMES_PER_SECOND)
+        rate = len(tokens) / total_frames  # words per frame, song average
+        n_words = max(MIN_WINDOW_WORDS, math.ceil(WINDOW_WORD_RATE_FACTOR * rate * window))
+        n_words = max(1, min(n_words, int(o.window_max_cost // window)))
+        kept: list[_Segment] = []
+        position, k = 0, 0
+        while k < len(tokens):
+            end = min(position + window, total_frames)
+            words = tokens[k : k + n_words]
+            last = end == total_frames and k + len(words) == len(tokens)
+            chunk = pcm[position * bytes_per_frame : end * bytes_per_frame]
+            segments = self._decode(chunk, dict_path, words, UNPRUNED, partial=not last)
+            if segments is None:
+                return None
+            segments = [replace(s, start_frame=s.start_frame + position, end_frame=s.end_frame + position) for s in segments]
+            if last:
+                return kept + segments
+            accepted = [s for s in segments if s.end_frame < position + keep_until] or segments[:1]
+            if len(accepted) == len(segments) and end == total_frames:
+                accepted = accepted[:-1] or accepted  # leave the tail to a final, complete pass
+            kept += accepted
+            k += len(accepted)
+            position = accepted[-1].end_frame + 1
+            logger.debug("hmm window to frame %d: kept %d words, %d left", end, len(accepted), len(tokens) - k)
+        return kept
+
+    def _refine_onsets(self, pcm: bytes, dict_path: Path, segments: list[_Segment]) -> dict[int, int]:
+        """New start frames for words whose onset swallowed a stretch of non-vocal audio.
+
+        HMM phone durations are geometric, so on music a phone (often a sonorant or the first
+        vowel) can absorb a whole instrumental before the word. For each word longer than
+        :data:`REFINE_MIN_WORD_SECONDS`, a phone-level pass over its span finds its longest
+        phone; when that phone exceeds :data:`MAX_PHONE_SECONDS` and every phone before it is
+        squeezed to its minimum duration, the excess is taken as audio *before* the word and
+        the onset moves to the end of the excess. (A held note keeps its onset: the phones
+        before it are sung at normal length.)
+        """
+        bytes_per_frame = 2 * SAMPLE_RATE // HMM_FRAMES_PER_SECOND
+        cap = int(MAX_PHONE_SECONDS * HMM_FRAMES_PER_SECOND)
+        onsets: dict[int, int] = {}
+        for seg in segments:
+            if seg.n_frames < REFINE_MIN_WORD_SECONDS * HMM_FRAMES_PER_SECOND:
+                continue
+            chunk = pcm[seg.start_frame * bytes_per_frame : (seg.end_frame + 1) * bytes_per_frame]
+            realigned = self._realign_word(chunk, dict_path, seg.token)
+            if realigned is None:
+                continue
+            offset, phones = realigned
+            longest = max(range(len(phones)), key=phones.__getitem__)
+            squeezed_prefix = all(d <= SQUEEZE_FACTOR * MIN_FRAMES_PER_PHONE for d in phones[:longest])
+            if phones[longest] > cap and squeezed_prefix:
+                offset += phones[longest] - cap
+            if offset > 0:
+                onsets[seg.token] = seg.start_frame + offset
+        return onsets
+
+    def _realign_word(self, chunk: bytes, dict_path: Path, token: int) -> tuple[int, list[int]] | None:
+        """Word ``token`` force-aligned alone to ``chunk``: its start frame and phone durations."""
+        decoder = self._decoder(dict_path, UNPRUNED)
+        try:
+            decoder.set_align_text(f"w{token}")
+            decoder.start_utt()
+            decoder.process_raw(chunk, no_search=False, full_utt=True)
+            decoder.end_utt()
+            if decoder.hyp() is None:
+                return None
+            decoder.set_alignment()  # second, state-level pass over the same audio
+            decoder.start_utt()
+            decoder.process_raw(chunk, no_search=False, full_utt=True)
+            decoder.end_utt()  # (hyp() of the state-level search crashes pocketsphinx 5.0: not called)
+            alignment = decoder.get_alignment()
+            if alignment is None:
+                return None
+            found = []
+            for word in alignment:
+                if word.name.split("(")[0] == f"w{token}":
+                    found.append((word.start, [phone.duration for phone in word]))
+        except RuntimeError as e:
+            logger.debug("phone alignment of w%d failed: %s", token, e)
+            return None
+        return found[0] if len(found) == 1 else None
+
+    def _timings(self, segments: list[_Segment], onsets: dict[int, int], n_words: int) -> list[WordTiming | None]:
         pad = self.options.padding
         confidences = _confidences(segments)
         timings: list[WordTiming | None] = [None] * n_words
         for seg, confidence in zip(segments, confidences):
-            start = seg.start_frame / HMM_FRAMES_PER_SECOND - pad
+            start = onsets.get(seg.token, seg.start_frame) / HMM_FRAMES_PER_SECOND - pad
             end = (seg.end_frame + 1) / HMM_FRAMES_PER_SECOND - pad
             timings[seg.token] = WordTiming(start=max(0.0, start), end=max(0.0, end), confidence=confidence)
         return timings
@@ -294,7 +431,7 @@ def _confidences(segments: Sequence[_Segment]) -> list[float]:
     return [float(1.0 / (1.0 + math.exp(-(v + 1.0)))) for v in np.clip(z, -30, 30)]
 
 
-def _diagnose(segments: Sequence[_Segment], pronunciations: list[list[tuple[str, ...]]], pad: float) -> dict:
+def _diagnose(segments: Sequence[_Segment], pronunciations: list[list[tuple[str, ...]]]) -> dict:
     """Song-level plausibility: words stretched over gaps, runs squeezed to minimum duration.
 
     Both are the signature of a section-level jump: the decoder squeezes lyrics it could not
