@@ -6,12 +6,17 @@ English words take their pronunciations (all variants) from the CMU dictionary t
 pocketsphinx; other languages, and English words missing from it, take espeak-ng's IPA mapped
 to ARPAbet (:mod:`lyricalign.phonetics`).
 
-One ``set_align_text`` pass over the whole song is the most accurate, but with beam pruning
-switched off its memory grows with ``frames x words`` (about 1.2 GB for a 2.6-minute song) and
-pocketsphinx's default beams lose the path on music (``hyp()`` is None). So the engine follows
+One ``set_align_text`` pass over the whole song is the most accurate, but pocketsphinx's
+default beams lose the path on music (``hyp()`` is None), and with pruning switched off memory
+grows with ``frames x words`` (about 1 GB for a 2.7-minute, 266-word song). So the engine follows
 a :class:`BeamSetting` plan: the first setting whose decode reaches the end of the lyrics wins;
-settings whose ``frames x words`` exceed their ``max_cost`` are skipped, which bounds memory for
-long songs. When every setting fails, :class:`AlignmentError` says so.
+settings whose ``frames x words`` exceed their ``max_cost`` are skipped. When all are skipped
+(long songs), sequential unpruned windows with a free end align the song in bounded memory.
+When every pass fails, :class:`AlignmentError` says so (never a crash or a partial result).
+
+Afterwards, words stretched over more than a second are re-aligned alone on their span to move
+onsets past instrumental audio a phone swallowed (:meth:`HMMEngine._refine_onsets`), and
+:func:`_diagnose` flags section-level jumps in ``extras()``.
 """
 
 from __future__ import annotations
