@@ -62,6 +62,18 @@ def test_uniform_beats_the_whole_file_spread(song):
     assert with_vad.mean_ae < without.mean_ae
 
 
+def test_uniform_returns_its_diagnostics_and_keeps_no_per_call_state(song):
+    """One engine serves concurrent requests, so the extras of a call live in its result only."""
+    engine = create_engine("uniform")
+    lyrics = parse_lyrics(song.lyrics_text, song.language)
+    state = dict(vars(engine))
+    result = engine.align(song.audio, lyrics)
+    assert vars(engine) == state
+    assert result.extras["regions"] >= 1 and 0 < result.extras["active_seconds"] <= result.duration
+    timings, extras = engine.align_words_with_extras(song.audio, lyrics)
+    assert extras == result.extras and list(timings) == list(engine.align_words(song.audio, lyrics))
+
+
 def test_uniform_keeps_lines_out_of_long_gaps():
     lyrics = parse_lyrics("one two three four\nfive six seven eight\n", "en")
     # Two active stretches with a 10 s gap; line 1 would straddle it if words were spread blindly.

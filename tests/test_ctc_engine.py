@@ -16,7 +16,7 @@ from lyricalign.errors import AlignmentError, ModelError
 from lyricalign.model_store import NO_MODEL_MESSAGE, install_model
 from lyricalign.schema import AlignmentResult
 from lyricalign.text import parse_lyrics
-from tests._model_utils import tiny_model  # noqa: F401 (fixture)
+from _model_utils import tiny_model  # noqa: F401 (fixture)
 
 FRAME = 0.02  # seconds per frame of the tiny model (320 samples at 16 kHz)
 
@@ -119,6 +119,16 @@ def test_tiny_model_on_real_audio_keeps_the_output_contract(engine: CTCEngine) -
     assert result.model == "tiny@0" and result.extras["tokens"] > 40
     again = engine.align_log_probs(engine.model.log_probs(audio), lyrics, duration=6.0)
     assert again.to_dict() == result.to_dict()
+
+
+def test_engine_keeps_no_per_call_state(engine: CTCEngine) -> None:
+    """Requests share one engine across threads: diagnostics are returned, never stored on it."""
+    audio = (0.1 * np.random.default_rng(2).standard_normal(2 * SAMPLE_RATE)).astype(np.float32)
+    lyrics = parse_lyrics("one two three", "en")
+    state = dict(vars(engine))
+    result = engine.align(audio, lyrics)
+    assert vars(engine) == state
+    assert result.extras["frames"] == 100 and engine.extras() == {}
 
 
 def test_audio_too_short_for_the_lyrics(engine: CTCEngine) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
@@ -16,8 +16,11 @@ from ..timing import WordTiming, assemble_result
 class Engine(ABC):
     """An alignment method. Subclasses implement :meth:`align_words`; :meth:`align` is shared.
 
-    Engines are created once and reused across songs (models load in ``__init__``); ``align``
-    must be safe to call from one thread at a time at least.
+    Engines are created once and reused across songs (models load in ``__init__``), and one
+    engine may serve several threads at once: per-call state (such as diagnostics) must not be
+    kept on the instance. An engine whose diagnostics come out of the alignment overrides
+    :meth:`align_words_with_extras` and returns them; the default asks :meth:`extras` after
+    :meth:`align_words` (for engines that keep them per thread).
     """
 
     name: ClassVar[str]
@@ -29,15 +32,22 @@ class Engine(ABC):
 
     def align(self, audio: np.ndarray, lyrics: Lyrics) -> AlignmentResult:
         """Align ``lyrics`` to ``audio`` (``(N,)`` float32 at 16 kHz)."""
-        timings = self.align_words(audio, lyrics)
-        return assemble_result(
-            lyrics, timings, duration_of(audio), model=self.model_name, method=self.name, extras=self.extras()
-        )
+        timings, extras = self.align_words_with_extras(audio, lyrics)
+        return assemble_result(lyrics, timings, duration_of(audio), model=self.model_name, method=self.name, extras=extras)
 
     @abstractmethod
     def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> Sequence[WordTiming | None]:
         """One timing per ``lyrics.words`` entry; None where the engine could not place the word."""
 
-    def extras(self) -> dict:
-        """Diagnostics of the last :meth:`align` call (JSON-safe); empty by default."""
+    def align_words_with_extras(
+        self, audio: np.ndarray, lyrics: Lyrics
+    ) -> tuple[Sequence[WordTiming | None], dict[str, Any]]:
+        """:meth:`align_words` and the call's diagnostics (JSON-safe), which :meth:`align` puts in
+        ``AlignmentResult.extras``."""
+        timings = self.align_words(audio, lyrics)
+        return timings, self.extras()
+
+    def extras(self) -> dict[str, Any]:
+        """Diagnostics of the calling thread's last alignment, for engines that keep them per thread;
+        empty by default (engines that return them from :meth:`align_words_with_extras` keep none)."""
         return {}

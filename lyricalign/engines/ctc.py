@@ -112,7 +112,6 @@ class CTCEngine(Engine):
         if isinstance(model, AcousticModel) and runtime is not None:
             raise ValueError("runtime options apply when the engine loads the model; this model is already loaded")
         self.model = model if isinstance(model, AcousticModel) else AcousticModel(require_model(model), runtime)
-        self._extras: dict[str, Any] = {}
 
     @property
     def model_name(self) -> str:
@@ -123,13 +122,17 @@ class CTCEngine(Engine):
         return self.model.metadata.frame_stride / self.model.metadata.sample_rate
 
     def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> list[WordTiming | None]:
-        timings, self._extras = self._align(self.model.log_probs(audio), lyrics)
-        return timings
+        return self.align_words_with_extras(audio, lyrics)[0]
+
+    def align_words_with_extras(
+        self, audio: np.ndarray, lyrics: Lyrics
+    ) -> tuple[list[WordTiming | None], dict[str, Any]]:
+        return self._align(self.model.log_probs(audio), lyrics)
 
     def align_log_probs(self, log_probs: np.ndarray, lyrics: Lyrics, duration: float) -> AlignmentResult:
         """Align from precomputed ``(T, C)`` log-probabilities (e.g. windows batched by a server).
 
-        Keeps no state between calls, so concurrent requests may share one engine.
+        Keeps no state between calls (like :meth:`align`), so concurrent requests may share one engine.
         """
         timings, extras = self._align(log_probs, lyrics)
         return assemble_result(lyrics, timings, duration, model=self.model_name, method=self.name, extras=extras)
@@ -197,7 +200,4 @@ class CTCEngine(Engine):
                 f"audio too short for the lyrics: their {len(targets.ids)} tokens (letters and word breaks) need at least {needed * spf:.2f} s "
                 f"({needed} frames of {spf * 1000:g} ms), the audio has {n_frames * spf:.2f} s"
             )
-
-    def extras(self) -> dict[str, Any]:
-        return dict(self._extras)
 

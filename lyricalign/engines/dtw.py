@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
@@ -143,16 +143,15 @@ class DTWEngine(Engine):
         self, *, features: str = "mel_onset", separate: bool = False, match_rate: bool = True, rate_wpm: int = 160
     ) -> None:
         self.options = DTWOptions(features=features, separate=separate, match_rate=match_rate, rate_wpm=rate_wpm)
-        self._last: dict = {}
 
     @property
     def model_name(self) -> str:
         return f"espeak-ng+dtw-{self.options.features}"
 
-    def extras(self) -> dict:
-        return dict(self._last)
+    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> list[WordTiming | None]:
+        return self.align_words_with_extras(audio, lyrics)[0]
 
-    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> Sequence[WordTiming | None]:
+    def align_words_with_extras(self, audio: np.ndarray, lyrics: Lyrics) -> tuple[list[WordTiming | None], dict]:
         rate = self._speaking_rate(audio, lyrics)
         rendition, spans = render_lyrics(lyrics, rate)
         extract = FEATURES[self.options.features]
@@ -167,7 +166,7 @@ class DTWEngine(Engine):
                 f"song too long for the dtw method ({duration_of(audio):.0f} s against a {duration_of(rendition):.0f} s rendition)"
             )
         first_match, last_match = _warp(tts_features, song_features)
-        self._last = {"rate_wpm": rate, "rendition_seconds": round(duration_of(rendition), 2)}
+        extras = {"rate_wpm": rate, "rendition_seconds": round(duration_of(rendition), 2)}
         duration = duration_of(audio)
         timings: list[WordTiming | None] = []
         for span in spans:
@@ -177,7 +176,7 @@ class DTWEngine(Engine):
             start = first_match[_frame(span[0], first_match.size)] * FEATURE_HOP_SECONDS
             end = last_match[_frame(span[1], last_match.size, end=True)] * FEATURE_HOP_SECONDS
             timings.append(WordTiming(start=min(start, duration), end=min(max(start, end), duration), confidence=CONFIDENCE))
-        return timings
+        return timings, extras
 
     def _speaking_rate(self, audio: np.ndarray, lyrics: Lyrics) -> int:
         if not self.options.match_rate:

@@ -32,16 +32,15 @@ class UniformEngine(Engine):
 
     def __init__(self, *, use_vad: bool = True) -> None:
         self._use_vad = use_vad
-        self._last: dict = {}
 
-    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> Sequence[WordTiming | None]:
+    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> list[WordTiming | None]:
+        return self.align_words_with_extras(audio, lyrics)[0]
+
+    def align_words_with_extras(self, audio: np.ndarray, lyrics: Lyrics) -> tuple[list[WordTiming | None], dict]:
         duration = duration_of(audio)
         regions = vocal_activity(audio).regions if self._use_vad else ((0.0, duration),)
-        self._last = {"active_seconds": round(sum(e - s for s, e in regions), 2), "regions": len(regions)}
-        return spread_words(lyrics, regions)
-
-    def extras(self) -> dict:
-        return dict(self._last)
+        extras = {"active_seconds": round(sum(e - s for s, e in regions), 2), "regions": len(regions)}
+        return spread_words(lyrics, regions), extras
 
 
 def spread_words(lyrics: Lyrics, regions: Sequence[tuple[float, float]]) -> list[WordTiming | None]:
