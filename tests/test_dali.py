@@ -20,7 +20,7 @@ from data_pipeline.dali import (
     read_song,
 )
 from lyricalign.errors import DatasetError
-from tests._dali_utils import dali_package, horizontal_annot, make_song, write_gzip, write_json, write_metadata
+from _dali_utils import dali_package, horizontal_annot, make_song, write_gzip, write_json, write_metadata
 
 LINES = [["hel-lo", "world"], ["sing", "a-long"], ["last", "line", "here"]]
 

@@ -133,7 +133,7 @@ def test_cli_export_errors_are_one_line(tmp_path: Path, capsys) -> None:
 
 def test_cli_models_register_adds_the_model_to_bentoml(tmp_path: Path) -> None:
     pytest.importorskip("bentoml")
-    from tests._model_utils import make_tiny_onnx_model
+    from _model_utils import make_tiny_onnx_model
     from training.register import DEFAULT_NAME
 
     model = make_tiny_onnx_model(tmp_path)

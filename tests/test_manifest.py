@@ -13,7 +13,7 @@ import soundfile as sf
 
 from data_pipeline.dali import iter_songs, read_song
 from data_pipeline.manifest import SegmentOptions, SplitOptions, normalize_name, song_segments
-from tests._dali_utils import dali_package, make_song, write_gzip
+from _dali_utils import dali_package, make_song, write_gzip
 
 ROOT = Path(__file__).resolve().parents[1]
 LINES = [["hel-lo", "world"], ["42", "birds"], ["[Chorus]"], ["sing", "a-long", "now"], ["last", "line"]]

@@ -17,7 +17,7 @@ from data_pipeline.synth.generate import SynthOptions, make_song
 from data_pipeline.synth.melody import syllable_count
 from data_pipeline.synth.singing import FRAME_SECONDS, _time_map
 from lyricalign.audio import SAMPLE_RATE, AudioLimits, load_audio
-from tests._dali_utils import dali_package, make_song as make_dali_song, write_gzip
+from _dali_utils import dali_package, make_song as make_dali_song, write_gzip
 
 ROOT = Path(__file__).resolve().parents[1]
 
