@@ -12,6 +12,7 @@ import soundfile as sf
 pytest.importorskip("lightning")
 
 from conftest import tone  # noqa: E402
+from lyricalign.errors import DatasetError  # noqa: E402
 from lyricalign.model import AcousticModel  # noqa: E402
 from training.data import IGNORE_LABEL, collate, read_manifest  # noqa: E402
 from training.module import edit_distance  # noqa: E402
@@ -43,6 +44,25 @@ def test_manifest_reading_and_collation(manifest_dir: Path):
     assert batch["labels"].tolist() == [[1, 2], [3, IGNORE_LABEL]]
 
 
+def test_manifest_errors_are_user_errors(tmp_path: Path):
+    bad = tmp_path / "train.jsonl"
+    bad.write_bytes(b'{"audio": "a.wav", "text": "caf\xe9"}\n')
+    with pytest.raises(DatasetError, match=r"train.jsonl: manifest must be UTF-8 JSON lines \(invalid byte at offset 31\)"):
+        read_manifest(bad)
+    bad.write_text('{"audio": "a.wav", "start": 0}\n')
+    with pytest.raises(DatasetError, match=r"train.jsonl:1: malformed manifest record"):
+        read_manifest(bad)
+
+
+def test_cli_rejects_bad_options_in_one_line(manifest_dir: Path, tmp_path: Path, capsys):
+    from lyricalign.cli import main
+
+    assert main(["train", str(manifest_dir), "-o", str(tmp_path / "out"), "--batch-size", "0"]) == 2
+    assert capsys.readouterr().err == (
+        "lyricalign: error: batch_size, max_epochs and checkpoint_every must be at least 1\n"
+    )
+
+
 def test_edit_distance():
     assert edit_distance([1, 2, 3], [1, 3]) == 1
     assert edit_distance([], [4, 5]) == 2
@@ -53,6 +73,12 @@ def test_fast_dev_run_trains_and_exports_a_servable_model(manifest_dir: Path, tm
     model = AcousticModel(result.onnx_path)
     assert model.metadata.trained is True
     assert model.log_probs(tone(1.0)).shape[1] == len(model.metadata.units)
+
+
+def test_val_manifest_is_optional(manifest_dir: Path, tmp_path: Path):
+    (manifest_dir / "val.jsonl").unlink()
+    result = train(TrainConfig(manifest_dir, tmp_path / "out", config="tiny", batch_size=2, fast_dev_run=True))
+    assert result.onnx_path is not None and result.onnx_path.is_file()
 
 
 def test_checkpoints_resume(manifest_dir: Path, tmp_path: Path, caplog):

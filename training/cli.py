@@ -20,6 +20,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_models(subparsers)
 
 
+def add_model_source(p: argparse.ArgumentParser) -> None:
+    """``--pretrained NAME_OR_PATH | --config tiny|PATH``: where ``export`` and ``train`` get their model."""
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--pretrained", metavar="NAME_OR_PATH", help="a Wav2Vec2ForCTC checkpoint folder (or hub name, if cached)")
+    source.add_argument("--config", metavar="tiny|PATH", help="'tiny' or a Wav2Vec2Config JSON file, randomly initialised (default: tiny)")
+
+
+def missing_training_extra(command: str, error: ImportError) -> Exception:
+    """The user error for ``command`` run without the training extra installed (raise it ``from error``)."""
+    from lyricalign.errors import LyricalignError
+
+    return LyricalignError(f"{command} needs {error.name}: {TRAIN_EXTRA_HINT}")
+
+
 def _add_export(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export",
@@ -28,9 +42,7 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
         "with its lyricalign metadata embedded. Without --pretrained a randomly initialised model is "
         "exported (marked untrained: useful for tests and as a starting point, not for alignment).",
     )
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--pretrained", metavar="NAME_OR_PATH", help="a Wav2Vec2ForCTC checkpoint folder (or hub name, if cached)")
-    source.add_argument("--config", metavar="tiny|PATH", help="'tiny' or a Wav2Vec2Config JSON file (default: tiny)")
+    add_model_source(p)
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT.onnx", help="output file (written atomically)")
     p.add_argument("--name", default=None, help="model name (default: the output file's stem)")
     p.add_argument("--version", default="0", help="model version (default: 0)")
@@ -41,12 +53,10 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from lyricalign.errors import LyricalignError
-
     try:
         from training import export
     except ImportError as e:
-        raise LyricalignError(f"export needs {e.name}: {TRAIN_EXTRA_HINT}") from e
+        raise missing_training_extra("export", e) from e
 
     name = args.name or args.output.stem
     if args.pretrained:

@@ -43,6 +43,8 @@ def read_manifest(path: str | Path, max_seconds: float | None = None) -> list[Se
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise DatasetError(f"{path}: cannot read manifest ({e.strerror or e})") from e
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{path}: manifest must be UTF-8 JSON lines (invalid byte at offset {e.start})") from e
     for line_no, line in enumerate(lines, 1):
         if not line.strip():
             continue

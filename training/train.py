@@ -16,6 +16,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cli import add_model_source, missing_training_extra
+
 logger = logging.getLogger(__name__)
 
 
@@ -84,7 +86,10 @@ def train(config: TrainConfig) -> TrainResult:
     vocabulary = metadata.vocabulary
     loaders = {}
     for split in ("train", "val"):
-        segments = read_manifest(config.manifest_dir / f"{split}.jsonl", config.max_segment_seconds)
+        manifest = config.manifest_dir / f"{split}.jsonl"
+        if split == "val" and not manifest.exists():
+            continue  # validation is optional
+        segments = read_manifest(manifest, config.max_segment_seconds)
         if split == "train" and not segments:
             raise DatasetError(f"{config.manifest_dir / 'train.jsonl'}: no training segments")
         if segments:
@@ -149,9 +154,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("manifest_dir", type=Path, metavar="MANIFEST_DIR", help="folder with train.jsonl (and val.jsonl)")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="checkpoints, logs and model.onnx")
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--pretrained", metavar="NAME_OR_PATH", help="a Wav2Vec2ForCTC checkpoint to start from")
-    source.add_argument("--config", metavar="tiny|PATH", help="architecture to train from scratch (default: tiny)")
+    add_model_source(p)
     p.add_argument("--name", default="lyricalign-ctc")
     p.add_argument("--version", default="1")
     p.add_argument("--max-epochs", type=int, default=10)
@@ -172,9 +175,9 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         import lightning  # noqa: F401
     except ImportError as e:
-        raise LyricalignError(f"train needs {e.name}: pip install 'lyricalign[train]' (torch==2.13.0 first)") from e
-    result = train(
-        TrainConfig(
+        raise missing_training_extra("train", e) from e
+    try:
+        config = TrainConfig(
             manifest_dir=args.manifest_dir,
             output_dir=args.output,
             pretrained=args.pretrained,
@@ -191,6 +194,8 @@ def run_train(args: argparse.Namespace) -> int:
             num_workers=args.num_workers,
             fast_dev_run=args.fast_dev_run,
         )
-    )
+    except ValueError as e:
+        raise LyricalignError(str(e)) from e
+    result = train(config)
     print(f"trained {result.steps} steps; model: {result.onnx_path}; checkpoint: {result.checkpoint}")
     return 0
