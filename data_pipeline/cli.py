@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -125,7 +124,7 @@ def _add_download(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "download",
         help="download songs' audio with yt-dlp (resumable)",
-        description="Download audio with yt-dlp. Exit status 1 when any song failed (see OUT_DIR/errors.jsonl).",
+        description="Download audio with yt-dlp. Exit status 3 when any song failed (see OUT_DIR/errors.jsonl).",
     )
     p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="where <id>.flac, archive.jsonl and errors.jsonl go")
     source = p.add_mutually_exclusive_group(required=True)
@@ -149,6 +148,8 @@ def _add_download(commands: argparse._SubParsersAction) -> None:
 
 
 def run_download(args: argparse.Namespace) -> int:
+    from lyricalign.cli import EXIT_OK, EXIT_PARTIAL
+
     from .dali import load_metadata
     from .download import YOUTUBE_TEMPLATE, DownloadOptions, download_all, items_from_songs, read_items
 
@@ -179,7 +180,7 @@ def run_download(args: argparse.Namespace) -> int:
     print(f"downloaded {summary.downloaded}, skipped {summary.skipped} (already complete), failed {summary.failed}")
     if summary.failed:
         print(f"errors: {summary.errors}")
-    return 0 if summary.failed == 0 else 1
+    return EXIT_OK if summary.failed == 0 else EXIT_PARTIAL
 
 
 # --- prepare --------------------------------------------------------------------------------
@@ -253,5 +254,5 @@ def run_synth(args: argparse.Namespace) -> int:
     )
     summary = synthesize_dataset(options)
     print(summary.format_table())
-    print(f"wrote {args.out}", file=sys.stdout)
+    print(f"wrote {args.out}")
     return 0

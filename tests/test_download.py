@@ -150,3 +150,15 @@ def test_sigkill_midway_then_resume(tmp_path):
         assert not list((out / ".partial").iterdir())
     finally:
         srv.close()
+
+
+def test_cli_exit_status_3_when_some_songs_failed(tmp_path, server, capsys):
+    from data_pipeline.__main__ import main
+
+    (tmp_path / "items.txt").write_text("song0\nmissing\n")
+    argv = ["download", str(tmp_path / "out"), "--list", str(tmp_path / "items.txt"), "--retries", "0",
+            "--url-template", f"http://127.0.0.1:{server.port}/{{id}}.wav"]
+    assert main(argv) == 3
+    assert capsys.readouterr().out.splitlines()[0] == "downloaded 1, skipped 0 (already complete), failed 1"
+    (tmp_path / "items.txt").write_text("song0\n")
+    assert main(argv) == 0
