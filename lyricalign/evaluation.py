@@ -276,7 +276,11 @@ class SongReport:
 
 @dataclass(frozen=True)
 class GroupScores:
-    """Corpus-convention scores over a group of songs (a language, or everything)."""
+    """Corpus-convention scores over a group of songs (a language, or everything).
+
+    The fields of :class:`lyricalign.metrics.CorpusScores`, redefined because this module imports
+    only the stdlib at import time (metrics needs numpy and mir_eval).
+    """
 
     aae: float
     medae: float
@@ -440,9 +444,7 @@ def build_report(dataset: str, method: str, model: str, songs: Sequence[SongRepo
 def _group(songs: Sequence[SongReport]) -> GroupScores:
     from .metrics import SongScores, aggregate
 
-    corpus = aggregate([SongScores(s.mean_ae, s.median_ae, s.pco, s.pcs, s.n_words) for s in songs])
-    return GroupScores(aae=corpus.aae, medae=corpus.medae, pco=corpus.pco, pcs=corpus.pcs,
-                       n_songs=corpus.n_songs, n_words=corpus.n_words)
+    return GroupScores(**asdict(aggregate([SongScores(s.mean_ae, s.median_ae, s.pco, s.pcs, s.n_words) for s in songs])))
 
 
 def _safe_name(name: str) -> str:
@@ -533,16 +535,10 @@ def _json_path(out: str, method: str, several: bool) -> Path:
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    """``python -m lyricalign.evaluation`` (same as ``lyricalign evaluate``)."""
-    parser = argparse.ArgumentParser(prog="python -m lyricalign.evaluation")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["evaluate", *(sys.argv[1:] if argv is None else argv)])
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return args.func(args)
-    except LyricalignError as e:
-        print(f"lyricalign: error: {e}", file=sys.stderr)
-        return 2
+    """``python -m lyricalign.evaluation ARGS``: ``lyricalign -v evaluate ARGS`` (same parser and exit codes)."""
+    from .cli import main as lyricalign_main
+
+    return lyricalign_main(["-v", "evaluate", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
