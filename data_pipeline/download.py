@@ -343,6 +343,8 @@ def read_items(path: Path) -> list[DownloadItem]:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise DatasetError(f"{path}: cannot read the download list ({e.strerror})") from e
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{path}: cannot read the download list (not UTF-8: invalid byte at offset {e.start})") from e
     items = []
     for number, line in enumerate(lines, 1):
         fields = line.split()

@@ -249,6 +249,8 @@ def read_id_list(path: Path) -> frozenset[str]:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise DatasetError(f"{path}: cannot read id list ({e.strerror})") from e
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{path}: cannot read id list (not UTF-8: invalid byte at offset {e.start})") from e
     return frozenset(x.split()[0] for x in lines if x.strip() and not x.lstrip().startswith("#"))
 
 
@@ -259,6 +261,10 @@ def read_song_list(path: Path) -> frozenset[tuple[str, str]]:
             rows = list(csv.DictReader(handle))
     except OSError as e:
         raise DatasetError(f"{path}: cannot read song list ({e.strerror})") from e
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{path}: cannot read song list (not UTF-8: invalid byte at offset {e.start})") from e
+    except csv.Error as e:
+        raise DatasetError(f"{path}: cannot read song list ({e})") from e
     if not rows:
         return frozenset()
     columns = {name.strip().lower(): name for name in rows[0]}

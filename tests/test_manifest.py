@@ -99,3 +99,17 @@ def test_stats_command_counts_metadata(tmp_path):
     assert {k: sum(v.values()) for k, v in counts.items()} == {"en": 2, "de": 2}
     bad = subprocess.run([*cmd[:5], "--min-ncc", "3"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.strip() == "lyricalign: error: min_ncc must be in [-1, 1], got 3.0"
+
+
+def test_lists_that_are_not_utf8_are_user_errors(tmp_path):
+    from data_pipeline.download import read_items
+    from data_pipeline.manifest import read_id_list, read_song_list
+    from lyricalign.errors import DatasetError
+
+    path = tmp_path / "list.txt"
+    path.write_bytes(b"Artist,Title\nBj\xf6rk,Joga\n")
+    for reader, what in ((read_id_list, "id list"), (read_song_list, "song list"), (read_items, "the download list")):
+        with pytest.raises(DatasetError, match=rf"list.txt: cannot read {what} \(not UTF-8: invalid byte at offset 15\)$"):
+            reader(path)
+    path.write_text("Artist,Title\nBjork,Joga\n")
+    assert read_song_list(path) == {("bjork", "joga")}
