@@ -66,6 +66,8 @@ def run_align(args: argparse.Namespace) -> int:
     from .progress import Stages
 
     fmt = args.format or (format_for_path(args.output) if args.output else None) or "json"
+    if args.max_duration is not None and not args.max_duration > 0:
+        raise LyricalignError(f"--max-duration must be a positive number of seconds, got {args.max_duration:g}")
     limits = AudioLimits(max_duration=args.max_duration or DEFAULT_MAX_DURATION)
     options = AlignOptions(language=args.language, method=args.method, model=args.model, limits=limits)
     with Stages(["lyrics", "audio", "model", "align", "write"]) as stages:

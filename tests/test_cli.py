@@ -98,6 +98,7 @@ def _bad_inputs(tmp_path: Path, audio: Path, lyrics: Path):
         "not utf-8 lyrics": ([str(audio), str(latin1)], "must be UTF-8"),
         "unknown language": ([str(audio), str(lyrics), "--language", "xx"], "unsupported language"),
         "unknown method": ([str(audio), str(lyrics), "--method", "magic"], "unknown method"),
+        "negative max duration": ([str(audio), str(lyrics), "--max-duration", "-5"], "--max-duration must be a positive"),
     }
 
 
