@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from .audio import AudioLimits, AudioSource, load_audio
+from .audio import SAMPLE_RATE, AudioLimits, AudioSource, load_audio
 from .engines import DEFAULT_METHOD, Engine, check_method, create_engine
-from .errors import LyricalignError, LyricsError
+from .errors import AudioError, LyricalignError, LyricsError
 from .schema import AlignmentResult
 from .text import Lyrics, normalize_language, parse_lyrics
 
@@ -74,6 +74,20 @@ def prepare_lyrics(text: str, language: str) -> Lyrics:
     return parse_lyrics(text, language)
 
 
+def check_waveform(audio: np.ndarray) -> np.ndarray:
+    """``audio`` as ``(N,)`` float32 if it is a non-empty mono floating-point waveform (16 kHz is assumed).
+
+    Raises:
+        AudioError: other shapes (e.g. ``(N, 2)`` stereo) or integer samples, which would otherwise
+            align silently against the wrong timeline or scale.
+    """
+    if audio.ndim != 1 or audio.size == 0:
+        raise AudioError(f"expected a non-empty (N,) mono waveform at {SAMPLE_RATE} Hz, got shape {audio.shape}")
+    if not np.issubdtype(audio.dtype, np.floating):
+        raise AudioError(f"expected floating-point samples in [-1, 1], got dtype {audio.dtype}")
+    return audio.astype(np.float32, copy=False)
+
+
 def align(
     audio: AudioSource | np.ndarray,
     lyrics: str | Lyrics,
@@ -85,7 +99,7 @@ def align(
     Pass ``engine`` to reuse a loaded engine across calls; otherwise one is created from ``options``.
     """
     parsed = lyrics if isinstance(lyrics, Lyrics) else prepare_lyrics(lyrics, options.language)
-    waveform = audio if isinstance(audio, np.ndarray) else load_audio(audio, options.limits)
+    waveform = check_waveform(audio) if isinstance(audio, np.ndarray) else load_audio(audio, options.limits)
     engine = engine or create_engine_for(options)
     logger.info("aligning %d words with %s", len(parsed.words), engine.model_name)
     return engine.align(waveform, parsed)
