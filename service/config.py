@@ -30,11 +30,18 @@ class ServiceConfig:
         engine_workers: processes running the sequential engines (hmm, dtw, uniform); each hmm
             process holds ~1 GB, so this is the memory knob.
         engine_queue: sequential-engine jobs admitted at once (running + waiting); more get 503.
-        batching: send model windows through BentoML's adaptive batcher (False: run each request's
-            windows directly; the baseline of ``benchmarks/bench_batching.py``).
-        batch_size: largest batch of model windows run in one ONNX call (adaptive batching).
-        batch_latency_ms: BentoML's latency budget of one batched call: windows it predicts cannot
-            make it are refused with 503, so it is generous (the dispatcher does not wait this long).
+        batching: send model windows through BentoML's adaptive batcher, one ONNX call at a time for
+            all requests (False: each request runs its own windows, concurrently with the others).
+            Off by default: on a 2-core CPU batching buys nothing (``docs/batching.md``); it is the
+            path for a GPU or many cores, where one large call beats several small ones.
+        batch_size: most windows in one ONNX call: the batcher's ``max_batch_size``, and the chunk size
+            of a request's windows when batching is off (bounds the memory of a long song).
+        batch_latency_ms: BentoML's latency budget of a queued window: the batcher refuses (503) the
+            windows it predicts cannot be done in time, so it is sized for a full queue of long songs
+            with a wav2vec2-base model on 2 cores (~1 s per window) and stays under the 900 s
+            request timeout; the batcher does not wait this long to fill a batch.
+        intra_op_threads: ONNX Runtime threads of one model call; 0 (default) picks by ``batching``
+            (:attr:`model_threads`).
         retry_after_s: the ``Retry-After`` value sent with 503 responses.
     """
 
@@ -45,9 +52,10 @@ class ServiceConfig:
     max_inflight: int = 16
     engine_workers: int = 1
     engine_queue: int = 4
-    batching: bool = True
-    batch_size: int = 16
-    batch_latency_ms: int = 10_000
+    batching: bool = False
+    batch_size: int = 4
+    batch_latency_ms: int = 300_000
+    intra_op_threads: int = 0
     retry_after_s: int = 5
 
     def __post_init__(self) -> None:
@@ -57,10 +65,24 @@ class ServiceConfig:
                      "engine_queue", "batch_latency_ms", "retry_after_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.intra_op_threads < 0:
+            raise ValueError(f"intra_op_threads must be >= 0 (0: automatic), got {self.intra_op_threads}")
         if self.batch_size < 2:  # BentoML rejects max_batch_size=1 for a batchable API
             raise ValueError(f"batch_size must be at least 2, got {self.batch_size}")
         if self.engine_queue < self.engine_workers:
             raise ValueError(f"engine_queue ({self.engine_queue}) must be >= engine_workers ({self.engine_workers})")
+
+    @property
+    def model_threads(self) -> int:
+        """Intra-op threads per model call (0: ONNX Runtime's default, one per core).
+
+        Unset, it is 1 without batching: concurrent requests each run their own call, so they are
+        the parallelism, and two-thread calls side by side contend (measured: 0.27 vs 0.15 req/s
+        on 2 cores); and one per core with batching, where a single call at a time must use them all.
+        """
+        if self.intra_op_threads:
+            return self.intra_op_threads
+        return 0 if self.batching else 1
 
     @property
     def max_upload_bytes(self) -> int:

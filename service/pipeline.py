@@ -132,12 +132,19 @@ def render(result: AlignmentResult, fmt: str) -> Rendered:
 
 
 class CTCPath:
-    """The acoustic model and CTC engine of the ``ctc`` method, loaded once per worker."""
+    """The acoustic model and CTC engine of the ``ctc`` method, loaded once per worker.
 
-    def __init__(self, model_path: Path) -> None:
-        from lyricalign.model import AcousticModel
+    ``intra_op_threads`` (0: one per core) and ``max_batch`` come from :class:`ServiceConfig`
+    (``model_threads``, ``batch_size``); ``docs/batching.md`` has the measurements behind them.
+    """
 
-        self.model: AcousticModel = AcousticModel(model_path)
+    def __init__(self, model_path: Path, intra_op_threads: int = 0, max_batch: int = 4) -> None:
+        from lyricalign.model import AcousticModel, RuntimeOptions
+
+        # inter-op 1: the graph is a chain of ops; parallel branches would only add threads.
+        options = RuntimeOptions(intra_op_threads=intra_op_threads, inter_op_threads=1, batch_size=max_batch)
+        self.model: AcousticModel = AcousticModel(model_path, options)
+        self.max_batch = max_batch
         self._engine: Any = None
 
     @property
@@ -153,8 +160,15 @@ class CTCPath:
         return self._engine
 
     def infer(self, windows: np.ndarray) -> np.ndarray:
-        """``(B, L)`` float32 windows -> ``(B, F, C)`` log-probs (the batched ONNX call)."""
-        return self.model.infer_windows(windows)
+        """``(B, L)`` float32 windows -> ``(B, F, C)`` log-probs, at most :attr:`max_batch` per ONNX call.
+
+        The cap bounds memory: a 10-minute song is 46 windows, and the first convolution of a
+        wav2vec2-base model outputs ~100 MB per 15 s window (512 channels x 48000 steps, float32).
+        """
+        if len(windows) <= self.max_batch:
+            return self.model.infer_windows(windows)
+        return np.concatenate([self.model.infer_windows(windows[i : i + self.max_batch])
+                               for i in range(0, len(windows), self.max_batch)])
 
     async def align(self, audio: np.ndarray, lyrics: Lyrics, run_windows: WindowRunner) -> AlignmentResult:
         """Align through ``run_windows`` (the batching endpoint, or :meth:`infer` wrapped)."""
@@ -199,5 +213,5 @@ def service_info(config: ServiceConfig, model_tag: str, ctc: CTCPath | None) -> 
             "engine_queue": config.engine_queue,
         },
         "batching": {"enabled": config.batching, "max_batch_size": config.batch_size,
-                     "max_latency_ms": config.batch_latency_ms},
+                     "max_latency_ms": config.batch_latency_ms, "intra_op_threads": config.model_threads},
     }

@@ -127,10 +127,12 @@ class LyricAlign:
     def __init__(self) -> None:
         self.config = CONFIG
         self.model_tag = str(self.model_ref.tag)
-        self.ctc = CTCPath(Path(self.model_ref.path_of(MODEL_FILE)))
+        model_path = Path(self.model_ref.path_of(MODEL_FILE))
+        self.ctc = CTCPath(model_path, intra_op_threads=CONFIG.model_threads, max_batch=CONFIG.batch_size)
         self.pool = EnginePool(CONFIG.engine_workers, CONFIG.engine_queue, CONFIG.retry_after_s)
-        logger.info("loaded %s (%s); batching %s", self.model_tag, self.ctc.model.metadata.name,
-                    "on" if CONFIG.batching else "off")
+        logger.info("loaded %s (%s); batching %s, at most %d windows per call, %s intra-op threads", self.model_tag,
+                    self.ctc.model.metadata.name, "on" if CONFIG.batching else "off", CONFIG.batch_size,
+                    CONFIG.model_threads or "one per core")
 
     @bentoml.on_shutdown
     def stop_workers(self) -> None:

@@ -1,0 +1,95 @@
+"""Batching of the ctc path: settings and their env overrides, capped model calls, and a server with batching on.
+
+The shared service tests run with the defaults (batching off); this module keeps the batchable path tested.
+"""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _model_utils import make_tiny_onnx_model, tiny_model  # noqa: E402,F401  (fixture)
+from _service_utils import TEST_LIMITS, RunningService, bentoml_service  # noqa: E402
+from _synth_utils import make_synthetic_song, write_song  # noqa: E402
+
+from lyricalign.model import AcousticModel  # noqa: E402
+from service.codec import decode_array, encode_array  # noqa: E402
+from service.config import ServiceConfig  # noqa: E402
+from service.pipeline import CTCPath  # noqa: E402
+
+LINES = [["hello", "world", "again"], ["sing", "along", "with", "me"]] * 4
+
+
+def test_batching_settings_from_env() -> None:
+    config = ServiceConfig.from_env({"LYRICALIGN_BATCHING": "on", "LYRICALIGN_BATCH_SIZE": "8",
+                                     "LYRICALIGN_BATCH_LATENCY_MS": "2000", "LYRICALIGN_INTRA_OP_THREADS": "1"})
+    assert (config.batching, config.batch_size, config.batch_latency_ms, config.intra_op_threads) == (True, 8, 2000, 1)
+    assert config.model_threads == 1
+    with pytest.raises(ValueError, match=r"intra_op_threads must be >= 0 \(0: automatic\), got -1"):
+        ServiceConfig(intra_op_threads=-1)
+
+
+def test_model_threads_follow_batching_unless_set() -> None:
+    assert ServiceConfig(batching=False).model_threads == 1  # concurrent requests are the parallelism
+    assert ServiceConfig(batching=True).model_threads == 0  # one call at a time: every core
+    assert ServiceConfig(batching=True, intra_op_threads=3).model_threads == 3
+
+
+def test_ctc_path_caps_windows_per_call(tiny_model: Path) -> None:  # noqa: F811
+    ctc = CTCPath(tiny_model, intra_op_threads=1, max_batch=2)
+    calls: list[int] = []
+    run = ctc.model.infer_windows
+    ctc.model.infer_windows = lambda w: calls.append(len(w)) or run(w)  # type: ignore[method-assign]
+    windows = np.random.default_rng(0).standard_normal((5, ctc.model.window_length)).astype(np.float32)
+    capped = ctc.infer(windows)
+    assert calls == [2, 2, 1]
+    np.testing.assert_allclose(capped, run(windows), atol=1e-5)
+    assert ctc.model.options.intra_op_threads == 1
+
+
+# --- a real server with batching on ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def batching_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    """The service with the batchable path on and batches of 2 windows (so requests get split)."""
+    env = {**TEST_LIMITS, "LYRICALIGN_BATCHING": "1", "LYRICALIGN_BATCH_SIZE": "2"}
+    with bentoml_service(tmp_path_factory.mktemp("batching"), env) as service:
+        yield service
+
+
+def test_batching_endpoint_equals_the_model(batching_service: RunningService, tmp_path: Path) -> None:
+    model = AcousticModel(make_tiny_onnx_model(tmp_path))  # seed 0: the served model's weights
+    windows = np.random.default_rng(1).standard_normal((3, model.window_length)).astype(np.float32)
+    items = [encode_array(w) for w in windows] + [encode_array(windows[0, :100])]  # last: wrong length
+    response = httpx.post(batching_service.url + "/infer_windows", json={"windows": items}, timeout=120)
+    assert response.status_code == 200, response.text
+    served = response.json()
+    assert len(served) == 4 and served[3] == ""
+    np.testing.assert_allclose(np.stack([decode_array(x) for x in served[:3]]), model.infer_windows(windows), atol=1e-4)
+
+
+def test_concurrent_ctc_requests_through_the_batcher(batching_service: RunningService, tmp_path: Path) -> None:
+    song = make_synthetic_song(LINES, "en", seed=3)
+    assert song.duration > 15.0  # two windows per request, so 3 requests make 6 windows in batches of 2
+    audio = write_song(song, tmp_path / "song.wav").read_bytes()
+
+    def align(_: int) -> httpx.Response:
+        return httpx.post(batching_service.url + "/align", data={"lyrics": song.lyrics_text, "method": "ctc"},
+                          files={"audio": ("song.wav", audio, "audio/wav")}, timeout=120)
+
+    with ThreadPoolExecutor(3) as pool:
+        responses = list(pool.map(align, range(3)))
+    for response in responses:
+        assert response.status_code == 200, response.text
+        words = response.json()["words"]
+        assert [w["text"] for w in words] == song.lyrics_text.split()
+        assert [w["start"] for w in words] == sorted(w["start"] for w in words)
+    batching = httpx.get(batching_service.url + "/info", timeout=10).json()["batching"]
+    assert (batching["enabled"], batching["max_batch_size"], batching["intra_op_threads"]) == (True, 2, 0)
