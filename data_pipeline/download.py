@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -354,7 +354,3 @@ def read_items(path: Path) -> list[DownloadItem]:
             raise DatasetError(f"{path}:{number}: expected '<id> [url]', got {line!r}")
         items.append(DownloadItem(id=fields[0], url=fields[-1]))
     return items
-
-
-def summary_dict(summary: DownloadSummary) -> dict[str, Any]:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(summary).items()}
