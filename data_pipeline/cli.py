@@ -45,13 +45,17 @@ def _add_split(p: argparse.ArgumentParser) -> None:
     g.add_argument("--exclude-songs", type=Path, default=None, metavar="CSV", help="CSV with Artist,Title columns (e.g. JamendoLyrics.csv) never to use")
 
 
+def _comma_separated(values: list[str]) -> list[str]:
+    """Items of a repeatable, comma-separated option (``--language en,de --language fr``), in order."""
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
 def _filters(args: argparse.Namespace):
     from .dali import DaliFilter
     from .manifest import read_id_list
 
-    languages = frozenset(x.strip() for value in args.language for x in value.split(",") if x.strip())
     return DaliFilter(
-        languages=languages,
+        languages=frozenset(_comma_separated(args.language)),
         min_ncc=args.min_ncc,
         working_only=args.working,
         ground_truth_only=args.ground_truth_only,
@@ -237,12 +241,11 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
 def run_synth(args: argparse.Namespace) -> int:
     from .synth.generate import SynthOptions, synthesize_dataset
 
-    languages = tuple(x.strip() for value in (args.language or ["en"]) for x in value.split(",") if x.strip())
     options = _validated(
         SynthOptions,
         out_dir=args.out,
         n_songs=args.songs,
-        languages=languages,
+        languages=tuple(_comma_separated(args.language or ["en"])),
         song_seconds=args.seconds,
         text_file=args.text,
         dali_dir=args.dali_dir,
