@@ -375,36 +375,57 @@ def evaluate(
     """
     from tqdm import tqdm
 
+    audio_of = _LastDecoded()
     if dataset.items:
-        _warm_up(engine, dataset.items[0])
+        _warm_up(engine, dataset.items[0], audio_of)
     songs = []
     bar = tqdm(dataset.items, desc=f"evaluate {engine.name}", unit="song", file=sys.stderr, disable=not progress)
     for item in bar:
         bar.set_postfix_str(item.name[:30])
-        songs.append(_evaluate_item(item, engine, plots_dir))
+        songs.append(_evaluate_item(item, engine, plots_dir, audio_of))
     return build_report(dataset.name, engine.name, engine.model_name, songs)
 
 
-def _warm_up(engine: "Engine", item: EvalItem) -> None:
+class _LastDecoded:
+    """``(N,)`` audio of a file, decoded once for consecutive calls on the same file: a manifest's
+    segments of one song come in a row, and each would otherwise decode the whole song again."""
+
+    def __init__(self) -> None:
+        self._path: Path | None = None
+        self._audio: Any = None
+
+    def __call__(self, path: Path) -> Any:
+        from .audio import AudioLimits, load_audio
+
+        if path != self._path:
+            self._path, self._audio = None, None  # free the previous song before decoding the next
+            self._audio = load_audio(path, AudioLimits(max_duration=None))
+            self._path = path
+        return self._audio
+
+
+def _warm_up(engine: "Engine", item: EvalItem, audio_of: _LastDecoded) -> None:
     """Align the first :data:`WARM_UP_SECONDS` of ``item`` against its first line, untimed."""
-    from .audio import SAMPLE_RATE, AudioLimits, load_audio
+    from .audio import SAMPLE_RATE
     from .text import parse_lyrics
 
     first_line = next((line for line in item.lyrics_text.splitlines() if line.strip()), "")
     try:
-        audio = load_audio(item.audio_path, AudioLimits(max_duration=None))
+        audio = audio_of(item.audio_path)
         start = int(item.start * SAMPLE_RATE)
         engine.align(audio[start : start + int(WARM_UP_SECONDS * SAMPLE_RATE)], parse_lyrics(first_line, item.language))
     except LyricalignError as e:  # the real run reports problems with this item
         logger.warning("warm-up on %s failed: %s", item.name, e)
 
 
-def _evaluate_item(item: EvalItem, engine: "Engine", plots_dir: str | os.PathLike | None) -> SongReport:
-    from .audio import SAMPLE_RATE, AudioLimits, load_audio
+def _evaluate_item(
+    item: EvalItem, engine: "Engine", plots_dir: str | os.PathLike | None, audio_of: _LastDecoded
+) -> SongReport:
+    from .audio import SAMPLE_RATE
     from .metrics import score_song
     from .text import parse_lyrics
 
-    audio = load_audio(item.audio_path, AudioLimits(max_duration=None))
+    audio = audio_of(item.audio_path)
     first = int(item.start * SAMPLE_RATE)
     last = audio.shape[0] if item.end is None else int(item.end * SAMPLE_RATE)
     segment = audio[first:last]

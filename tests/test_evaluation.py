@@ -160,6 +160,25 @@ def test_manifest_per_segment_and_per_song(tmp_path, capsys):
     assert "s1" in capsys.readouterr().out
 
 
+def test_segments_of_one_song_decode_its_audio_once(tmp_path, monkeypatch):
+    import lyricalign.audio
+
+    decoded = []
+    real_load_audio = lyricalign.audio.load_audio
+
+    def counting_load_audio(source, limits):
+        decoded.append(Path(source).name)
+        return real_load_audio(source, limits)
+
+    monkeypatch.setattr(lyricalign.audio, "load_audio", counting_load_audio)
+    segments = load_dataset(_manifest(tmp_path))
+    per_segment = evaluate(segments, create_engine("uniform"), progress=False)
+    assert decoded == ["s1.wav"]  # warm-up and both segments
+    assert [s.duration for s in per_segment.songs] == pytest.approx(
+        [i.end - i.start for i in segments.items], abs=1 / 16000
+    )
+
+
 def test_malformed_manifest_names_the_line(tmp_path, capsys):
     path = _manifest(tmp_path)
     lines = path.read_text().splitlines()
