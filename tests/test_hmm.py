@@ -9,7 +9,7 @@ import pytest
 
 from _synth_utils import make_synthetic_song
 from lyricalign.engines import create_engine
-from lyricalign.engines.hmm import BeamSetting, HMMEngine, HMMOptions
+from lyricalign.engines.hmm import HMM_FRAMES_PER_SECOND, BeamSetting, HMMEngine, HMMOptions, partition
 from lyricalign.errors import AlignmentError, EngineUnavailableError
 from lyricalign.text import parse_lyrics
 
@@ -45,7 +45,10 @@ def test_aligns_synthetic_song_within_tolerance(engine, song):
     assert all(0.0 <= w.confidence <= 1.0 for w in result.words)
     assert not any(w.interpolated for w in result.words)
     extras = engine.extras()
-    assert extras["passes"][-1]["ok"] is True
+    kinds = {p["kind"]: p for p in extras["passes"]}
+    assert kinds["units unpruned"]["decodes"] == 1  # lines first ...
+    assert kinds["words unpruned"]["decodes"] == len(LINES[song.language])  # ... then each line's words
+    assert all(p["failed"] == 0 for p in extras["passes"])
     assert isinstance(extras["suspect_alignment"], bool)
 
 
@@ -88,28 +91,51 @@ def test_audio_too_short_for_lyrics(engine):
 
 
 def test_failed_passes_raise_alignment_error_not_crash():
-    # beams this narrow lose the path on noise: every pass fails, the error names them.
+    # beams this narrow lose the path on noise: every setting of the plan fails, the error names them.
     narrow = BeamSetting(beam=1e-5, pbeam=1e-5, wbeam=1e-5, maxhmmpf=50)
     engine = HMMEngine(beam_plan=(narrow, narrow))
     rng = np.random.default_rng(0)
     audio = (0.1 * rng.standard_normal(16000 * 6)).astype(np.float32)
     lyrics = parse_lyrics("one two three four five six seven eight nine ten", "en")
-    with pytest.raises(AlignmentError, match="no decoding pass reached the end"):
+    with pytest.raises(AlignmentError, match="no decoding pass reached the end.*beam=1e-05"):
         engine.align(audio, lyrics)
-    assert len(engine.extras()["passes"]) == 2
+    (passes,) = engine.extras()["passes"]  # one line: word-level directly, both settings tried
+    assert passes["decodes"] == passes["failed"] == 2
 
 
-def test_long_song_goes_to_bounded_windows():
-    # a whole-song pass over budget is skipped; sequential windows align it with the same accuracy
+def test_partition_follows_lines_and_bounds_units():
+    line_of = [0, 0, 0, 1, 1, 2, 2, 2, 2, 2, 3]
+    assert partition(line_of, max_units=10) == [(0, 3), (3, 5), (5, 10), (10, 11)]
+    assert partition(line_of, max_units=10, max_words=3) == [(0, 3), (3, 5), (5, 8), (8, 10), (10, 11)]
+    assert partition(line_of, max_units=2) == [(0, 5), (5, 11)]  # whole lines merge
+    assert partition(line_of, max_units=1) == [(0, 11)]
+    with pytest.raises(ValueError, match="max_units"):
+        partition(line_of, max_units=0)
+
+
+def test_memory_bound_splits_every_decode():
+    # a budget far below one word-level pass: lines merge into few units, then units recurse;
+    # no decode exceeds the budget (frames x dictionary entries) and accuracy holds.
     lines = [LINES["en"][0], LINES["en"][1], ["under", "the", "silver", "moon"], LINES["en"][2]] * 2
     song = make_synthetic_song(lines, "en", seed=7)
-    over_budget = BeamSetting(beam=0.0, pbeam=0.0, wbeam=0.0, maxhmmpf=-1, max_cost=10.0)
-    engine = HMMEngine(beam_plan=(over_budget,), window_seconds=6.0, window_margin_seconds=2.0)
+    frames = song.duration * HMM_FRAMES_PER_SECOND
+    budget = 3.5 * frames  # at most 3 units over the whole song
+    n_words = sum(map(len, lines))
+    engine = HMMEngine(max_cost=budget)
     result = engine.align(song.audio, parse_lyrics(song.lyrics_text, "en"))
-    passes = engine.extras()["passes"]
-    assert "skipped" in passes[0] and passes[1]["setting"].startswith("windowed") and passes[1]["ok"]
-    assert song.duration > 2.5 * 6.0  # several windows
+    extras = engine.extras()
+    assert extras["max_decode_cost"] <= budget < frames * n_words / 8
+    kinds = {p["kind"]: p["decodes"] for p in extras["passes"]}
+    assert kinds["units unpruned"] >= 2  # the song, then at least one span still over budget
+    assert extras["unaligned_units"] == 0
     assert onset_errors(result, song).mean() < ONSET_TOLERANCE
+
+
+def test_audio_too_long_for_the_memory_bound():
+    engine = HMMEngine(max_cost=1000.0)  # less than 2 units over 6 s (660 frames with padding)
+    lyrics = parse_lyrics("one two three four five six seven eight nine ten", "en")
+    with pytest.raises(AlignmentError, match="audio too long for the HMM engine: 7 s for 10 words"):
+        engine.align(np.zeros(16000 * 6, np.float32), lyrics)
 
 
 def test_stretched_onset_moves_past_the_intro(engine):
@@ -126,8 +152,10 @@ def test_options_validated():
         HMMOptions(beam_plan=())
     with pytest.raises(ValueError, match="padding"):
         HMMOptions(padding=-1.0)
-    with pytest.raises(ValueError, match="window_margin_seconds"):
-        HMMOptions(window_seconds=10.0, window_margin_seconds=10.0)
+    with pytest.raises(ValueError, match="max_cost"):
+        HMMOptions(max_cost=0.0)
+    with pytest.raises(ValueError, match="max_unit_words"):
+        HMMOptions(max_unit_words=0)
 
 
 def test_registry_creates_engine():

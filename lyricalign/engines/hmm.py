@@ -6,27 +6,49 @@ English words take their pronunciations (all variants) from the CMU dictionary t
 pocketsphinx; other languages, and English words missing from it, take espeak-ng's IPA mapped
 to ARPAbet (:mod:`lyricalign.phonetics`).
 
-One ``set_align_text`` pass over the whole song is the most accurate, but pocketsphinx's
-default beams lose the path on music (``hyp()`` is None), and with pruning switched off memory
-grows with ``frames x words`` (about 1 GB for a 2.7-minute, 266-word song). So the engine follows
-a :class:`BeamSetting` plan: the first setting whose decode reaches the end of the lyrics wins;
-settings whose ``frames x words`` exceed their ``max_cost`` are skipped. When all are skipped
-(long songs), sequential unpruned windows with a free end align the song in bounded memory.
-When every pass fails, :class:`AlignmentError` says so (never a crash or a partial result).
+**Lines first, then words.** pocketsphinx's default beams lose the path on music (``hyp()`` is
+None), so decoding is unpruned, and an unpruned decode keeps a history entry for every
+(frame, dictionary entry) pair: about 230 bytes each, 1 GB for a 2.7-minute, 266-word song.
+The engine therefore aligns hierarchically:
+
+1. *units*: each lyrics line (split when longer than :data:`MAX_UNIT_WORDS`) is one dictionary
+   entry, its words' phones back to back, so silence and fillers fit only *between* lines;
+   when ``frames x units`` exceeds ``max_cost``, adjacent lines merge into fewer units;
+2. *words*: each unit's words are force-aligned on the span the unit got in step 1 (recursing
+   into step 1 when that span is still too costly).
+
+Every decode is thus bounded by ``max_cost`` entries x frames (:data:`MAX_DECODE_COST`, about
+1 GB) whatever the song's length; time grows with ``frames x phones``. Measured on the dev songs
+(``benchmarks/bench_hmm.py``), lines-first is also *more accurate* than one word-level pass: the
+unit pass cannot stretch a single word over an instrumental gap inside a section, and it places
+choruses as wholes. When a decode fails (``hyp()`` None) the next :class:`BeamSetting` of the
+plan is tried; when the unit pass fails, one word-level pass (if affordable); then
+:class:`AlignmentError` (never a crash or unbounded memory). A unit whose word pass fails leaves
+its words without timing (interpolated by :func:`~lyricalign.timing.assemble_result`).
 
 Afterwards, words stretched over more than a second are re-aligned alone on their span to move
 onsets past instrumental audio a phone swallowed (:meth:`HMMEngine._refine_onsets`), and
 :func:`_diagnose` flags section-level jumps in ``extras()``.
+
+Variants measured on the 3 dev songs (mean AAE, s; de bonne humeur / Fantasma / Veränderung):
+    one unpruned word-level pass (baseline)                  1.80
+    + CMU variants + onset refinement                        1.74 (3.23 / 1.47 / 0.51)
+    sequential 90 s windows with a free end                  drifts: a word absorbs a whole
+                                                             window; 10.7-min loop fails
+    fixed 8-word units, then words (probe)                   group onsets better on 2 songs,
+                                                             worse on Veränderung (2.12 vs 0.41)
+    lines first, then words (default)                        see the benchmark's output
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -42,8 +64,13 @@ from .base import Engine
 logger = logging.getLogger(__name__)
 
 HMM_FRAMES_PER_SECOND = 100  # pocketsphinx's feature frame rate
+BYTES_PER_FRAME = 2 * SAMPLE_RATE // HMM_FRAMES_PER_SECOND  # int16 samples
 MIN_FRAMES_PER_PHONE = 3  # 3-state left-to-right phone HMMs without skips
 PADDING_SECONDS = 0.3  # low noise before and after the song so the first/last words can start/end
+#: Peak memory of an unpruned decode is about 230 bytes per (frame x dictionary entry): 4.5e6 is about 1 GB.
+MAX_DECODE_COST = 4.5e6
+#: A lyrics line longer than this is split into near-equal units (lyrics without line breaks).
+MAX_UNIT_WORDS = 12
 #: A word held longer than this probably swallowed an instrumental gap or a skipped section.
 MAX_PLAUSIBLE_WORD_SECONDS = 4.0
 #: This many consecutive words squeezed to their minimum duration mark a section the decoder skipped.
@@ -57,17 +84,12 @@ MAX_PHONE_SECONDS = 0.3
 
 @dataclass(frozen=True)
 class BeamSetting:
-    """Pruning of one decoding pass (pocketsphinx ``-beam -pbeam -wbeam -maxhmmpf``; 0/-1 = off).
-
-    ``max_cost`` bounds memory: the pass is skipped when ``frames x words`` exceeds it
-    (None: no bound; use it only on pruned settings, whose memory does not grow that way).
-    """
+    """Pruning of one decode (pocketsphinx ``-beam -pbeam -wbeam -maxhmmpf``; 0/-1 = off)."""
 
     beam: float
     pbeam: float
     wbeam: float
     maxhmmpf: int = -1
-    max_cost: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("beam", "pbeam", "wbeam"):
@@ -76,8 +98,6 @@ class BeamSetting:
                 raise ValueError(f"{name} must be in [0, 1), got {value}")
         if self.maxhmmpf != -1 and self.maxhmmpf <= 0:
             raise ValueError(f"maxhmmpf must be positive or -1, got {self.maxhmmpf}")
-        if self.max_cost is not None and self.max_cost <= 0:
-            raise ValueError(f"max_cost must be positive, got {self.max_cost}")
 
     @property
     def label(self) -> str:
@@ -86,16 +106,10 @@ class BeamSetting:
         return f"beam={self.beam:g},pbeam={self.pbeam:g},wbeam={self.wbeam:g},maxhmmpf={self.maxhmmpf}"
 
 
-#: Peak memory of an unpruned pass is about 230 bytes per (frame x word): 4.5e6 is about 1 GB.
-MAX_UNPRUNED_COST = 4.5e6
-UNPRUNED = BeamSetting(beam=0.0, pbeam=0.0, wbeam=0.0, maxhmmpf=-1, max_cost=MAX_UNPRUNED_COST)
-#: One unpruned pass while affordable; longer songs go to the windowed pass (:class:`HMMOptions`).
-#: Pruned settings are cheap but, measured on real songs, lose the path (hyp() None) on most.
+UNPRUNED = BeamSetting(beam=0.0, pbeam=0.0, wbeam=0.0, maxhmmpf=-1)
+#: Settings tried in order for every decode. Pruned settings are cheap but, measured on real
+#: songs, lose the path (hyp() None) on most; so the default is unpruned, bounded by max_cost.
 DEFAULT_BEAM_PLAN: tuple[BeamSetting, ...] = (UNPRUNED,)
-WINDOW_SECONDS = 90.0
-WINDOW_MARGIN_SECONDS = 30.0  # words ending this close to a window's end are re-aligned in the next
-WINDOW_WORD_RATE_FACTOR = 2.5  # a window holds at most this times the song's mean words per second
-MIN_WINDOW_WORDS = 40
 
 
 @dataclass(frozen=True)
@@ -111,16 +125,13 @@ class HMMOptions:
     dictionary: str | None = None  # a CMU-format dictionary for English; None: the shipped one
     alternative_pronunciations: bool = True
     refine_onsets: bool = True  # move onsets past gaps swallowed by a stretched phone
-    #: Songs too costly for every beam-plan pass are aligned by sequential unpruned windows.
-    window_seconds: float = WINDOW_SECONDS
-    window_margin_seconds: float = WINDOW_MARGIN_SECONDS
-    window_max_cost: float = MAX_UNPRUNED_COST
+    #: Lines first, then words (module docstring); False: one word-level pass when affordable.
+    lines_first: bool = True
+    #: Memory bound of every decode, in frames x dictionary entries (:data:`MAX_DECODE_COST`).
+    max_cost: float = MAX_DECODE_COST
+    max_unit_words: int = MAX_UNIT_WORDS
 
     def __post_init__(self) -> None:
-        if not 0 < self.window_margin_seconds < self.window_seconds:
-            raise ValueError("window_margin_seconds must be positive and shorter than window_seconds")
-        if self.window_max_cost < self.window_seconds * HMM_FRAMES_PER_SECOND:
-            raise ValueError("window_max_cost must afford at least one word per window")
         if not self.beam_plan:
             raise ValueError("beam_plan must contain at least one BeamSetting")
         if not all(isinstance(b, BeamSetting) for b in self.beam_plan):
@@ -130,11 +141,15 @@ class HMMOptions:
         for name in ("silprob", "fillprob"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        if self.max_cost <= 0:
+            raise ValueError(f"max_cost must be positive, got {self.max_cost}")
+        if self.max_unit_words < 1:
+            raise ValueError(f"max_unit_words must be >= 1, got {self.max_unit_words}")
 
 
 @dataclass(frozen=True)
 class _Segment:
-    """One decoded dictionary entry: lyrics token index, frames [start, end], acoustic score."""
+    """One decoded dictionary entry: its index in the decode's entries, frames [start, end], acoustic score."""
 
     token: int
     start_frame: int
@@ -145,14 +160,57 @@ class _Segment:
     def n_frames(self) -> int:
         return self.end_frame - self.start_frame + 1
 
+    def shifted(self, token: int, frames: int) -> "_Segment":
+        return _Segment(token, self.start_frame + frames, self.end_frame + frames, self.ascore)
+
 
 @dataclass
-class _Report:
-    passes: list[dict] = field(default_factory=list)
+class _Run:
+    """State of one ``align_words`` call: inputs, scratch folder, and what each decode cost."""
+
+    pcm: bytes
+    pronunciations: list[list[tuple[str, ...]]]
+    line_of: list[int]
+    folder: Path
+    word_dict: Path
+    passes: dict[str, dict] = field(default_factory=dict)
+    max_cost: float = 0.0
+    unaligned_units: int = 0
+    _files: Iterator[int] = field(default_factory=itertools.count)
+
+    def record(self, kind: str, cost: float, seconds: float, ok: bool) -> None:
+        entry = self.passes.setdefault(kind, {"kind": kind, "decodes": 0, "failed": 0, "seconds": 0.0})
+        entry["decodes"] += 1
+        entry["failed"] += 0 if ok else 1
+        entry["seconds"] = round(entry["seconds"] + seconds, 2)
+        self.max_cost = max(self.max_cost, cost)
+
+    def new_dict_path(self) -> Path:
+        return self.folder / f"units{next(self._files)}.dict"
+
+
+def partition(line_of: Sequence[int], max_units: int, max_words: int = MAX_UNIT_WORDS) -> list[tuple[int, int]]:
+    """Split a token sequence into at most ``max_units`` contiguous ``[start, stop)`` ranges.
+
+    Ranges follow line boundaries (``line_of[i]``: line of token ``i``): one per line, lines
+    longer than ``max_words`` split into near-equal pieces; when that gives more than
+    ``max_units`` ranges, runs of adjacent ranges merge into near-equal groups.
+    """
+    if max_units < 1:
+        raise ValueError(f"max_units must be >= 1, got {max_units}")
+    pieces: list[tuple[int, int]] = []
+    for _, group in itertools.groupby(range(len(line_of)), key=line_of.__getitem__):
+        indices = list(group)
+        n_pieces = math.ceil(len(indices) / max_words)
+        for part in np.array_split(np.array(indices), n_pieces):
+            pieces.append((int(part[0]), int(part[-1]) + 1))
+    if len(pieces) <= max_units:
+        return pieces
+    return [(pieces[int(g[0])][0], pieces[int(g[-1])][1]) for g in np.array_split(np.arange(len(pieces)), max_units)]
 
 
 class HMMEngine(Engine):
-    """Forced alignment of phone HMMs (pocketsphinx) to the whole song in one pass."""
+    """Forced alignment of phone HMMs (pocketsphinx): lyrics lines first, then their words."""
 
     name = "hmm"
 
@@ -195,49 +253,82 @@ class HMMEngine(Engine):
         if not tokens:
             raise AlignmentError("no lyrics word has a pronunciation")
         pcm = _to_pcm16(audio, self.options.padding)
-        n_frames = len(pcm) // 2 * HMM_FRAMES_PER_SECOND // SAMPLE_RATE
+        n_frames = len(pcm) // BYTES_PER_FRAME
         min_frames = sum(MIN_FRAMES_PER_PHONE * min(len(v) for v in pronunciations[i]) for i in tokens)
         if min_frames > n_frames:
             raise AlignmentError(
                 f"audio too short for the lyrics: {n_frames / HMM_FRAMES_PER_SECOND:.1f} s of audio, "
                 f"{len(tokens)} words need at least {min_frames / HMM_FRAMES_PER_SECOND:.1f} s"
             )
-        report = _Report()
-        segments = None
+        o = self.options
         with tempfile.TemporaryDirectory(prefix="lyricalign-hmm-") as tmp:
-            dict_path = Path(tmp) / "song.dict"
-            _write_dictionary(dict_path, tokens, pronunciations)
-            for setting in self.options.beam_plan:
-                cost = float(n_frames) * len(tokens)
-                if setting.max_cost is not None and cost > setting.max_cost:
-                    report.passes.append({"setting": setting.label, "skipped": f"cost {cost:.3g} > {setting.max_cost:.3g}"})
-                    continue
-                started = time.perf_counter()
-                segments = self._decode(pcm, dict_path, tokens, setting)
-                elapsed = time.perf_counter() - started
-                report.passes.append({"setting": setting.label, "seconds": round(elapsed, 2), "ok": segments is not None})
-                logger.info("hmm pass %s: %s in %.1f s", setting.label, "aligned" if segments else "failed", elapsed)
-                if segments is not None:
-                    break
-            if segments is None and all("skipped" in p for p in report.passes):
-                started = time.perf_counter()
-                segments = self._decode_windowed(pcm, dict_path, tokens)
-                report.passes.append({
-                    "setting": f"windowed unpruned ({self.options.window_seconds:g} s)",
-                    "seconds": round(time.perf_counter() - started, 2), "ok": segments is not None,
-                })
-            onsets = self._refine_onsets(pcm, dict_path, segments) if segments and self.options.refine_onsets else {}
-        if segments is None:
-            self._local.extras = {"passes": report.passes}
+            run = _Run(pcm=pcm, pronunciations=pronunciations, line_of=[w.line for w in lyrics.words],
+                       folder=Path(tmp), word_dict=Path(tmp) / "words.dict")
+            _write_dictionary(run.word_dict, [(f"w{i}", pronunciations[i]) for i in tokens])
+            segments = self._align_span(run, 0, n_frames, tokens, by_units=o.lines_first)
+            tried_units = any(kind.startswith("units") for kind in run.passes)
+            if segments is None and tried_units and n_frames * len(tokens) <= o.max_cost:
+                logger.info("hmm: the line pass failed; trying one word-level pass")
+                segments = self._align_span(run, 0, n_frames, tokens, by_units=False)
+            onsets = self._refine_onsets(run, segments) if segments and o.refine_onsets else {}
+        report = {"passes": list(run.passes.values()), "max_decode_cost": run.max_cost}
+        if not segments:
+            self._local.extras = report
             raise AlignmentError(
                 "HMM alignment failed: no decoding pass reached the end of the lyrics "
-                f"({'; '.join(p['setting'] for p in report.passes)}); the lyrics may not match the audio"
+                f"({', '.join(s.label for s in o.beam_plan)}); the lyrics may not match the audio"
             )
         timings = self._timings(segments, onsets, len(lyrics.words))
         self._local.extras = {
-            "passes": report.passes, "refined_onsets": len(onsets), **_diagnose(segments, pronunciations)
+            **report, "unaligned_units": run.unaligned_units, "refined_onsets": len(onsets),
+            **_diagnose(segments, pronunciations),
         }
         return timings
+
+    def _align_span(self, run: _Run, start: int, stop: int, tokens: list[int], by_units: bool) -> list[_Segment] | None:
+        """Segments of ``tokens`` (lyrics indices) in frames ``[start, stop)``; None when the decode failed.
+
+        Word-level when affordable and ``by_units`` is off; otherwise units (lines) first, then
+        each unit's words on its span, recursively, so no decode exceeds ``max_cost``.
+        """
+        o = self.options
+        frames = stop - start
+        affordable = frames * len(tokens) <= o.max_cost
+        if len(tokens) == 1 or affordable and not by_units:
+            return self._decode_words(run, start, stop, tokens)
+        units = partition([run.line_of[t] for t in tokens], max(1, int(o.max_cost // frames)), o.max_unit_words)
+        if len(units) == 1:
+            if affordable:
+                return self._decode_words(run, start, stop, tokens)
+            raise AlignmentError(
+                f"audio too long for the HMM engine: {frames / HMM_FRAMES_PER_SECOND:.0f} s for {len(tokens)} words "
+                f"exceeds its memory bound (max_cost={o.max_cost:g} frames x dictionary entries)"
+            )
+        unit_tokens = [tokens[a:b] for a, b in units]
+        spans = self._decode_units(run, start, stop, unit_tokens)
+        if spans is None:
+            return None
+        segments: list[_Segment] = []
+        for words, span in zip(unit_tokens, spans):
+            found = self._align_span(run, span.start_frame, span.end_frame + 1, words, by_units=False)
+            if found is None:
+                run.unaligned_units += 1
+                logger.warning("hmm: no word alignment for lyrics words %d-%d; they will be interpolated", words[0], words[-1])
+                continue
+            segments += found
+        return segments
+
+    def _decode_units(self, run: _Run, start: int, stop: int, units: list[list[int]]) -> list[_Segment] | None:
+        """Each unit as one dictionary entry (its words' first pronunciations back to back)."""
+        path = run.new_dict_path()
+        _write_dictionary(path, [
+            (f"u{k}", [tuple(ph for t in words for ph in run.pronunciations[t][0])]) for k, words in enumerate(units)
+        ])
+        return self._decode(run, "units", start, stop, path, [f"u{k}" for k in range(len(units))])
+
+    def _decode_words(self, run: _Run, start: int, stop: int, tokens: list[int]) -> list[_Segment] | None:
+        segments = self._decode(run, "words", start, stop, run.word_dict, [f"w{t}" for t in tokens])
+        return None if segments is None else [s.shifted(tokens[s.token], 0) for s in segments]
 
     def pronunciations(self, lyrics: Lyrics) -> list[list[tuple[str, ...]]]:
         """ARPAbet variants of each lyrics token (``[]`` when it has nothing to align)."""
@@ -276,78 +367,35 @@ class HMMEngine(Engine):
         return self._ps.Decoder(config)
 
     def _decode(
-        self, pcm: bytes, dict_path: Path, tokens: list[int], setting: BeamSetting, partial: bool = False
+        self, run: _Run, kind: str, start: int, stop: int, dict_path: Path, keys: list[str]
     ) -> list[_Segment] | None:
-        """One pass over ``pcm`` (int16 bytes) against ``tokens`` in order; None when it failed.
+        """Force-align dictionary entries ``keys`` in order to frames ``[start, stop)`` of the song.
 
-        ``partial``: the decode may stop after any word (a window of a longer song); otherwise
-        it must reach the last word.
+        Tries the beam plan's settings in order. Returns one segment per key (``token`` = its
+        index in ``keys``, frames relative to the song), or None when every setting failed.
         """
-        decoder = self._decoder(dict_path, setting)
-        names = [f"w{i}" for i in tokens]
-        try:
-            if partial:
-                # chain of words; every state after a word may exit to the final state
-                final = len(names) + 1
-                transitions = [(k, k + 1, 1.0, name) for k, name in enumerate(names)]
-                transitions += [(k, final, 1.0) for k in range(1, len(names) + 1)]
-                decoder.add_fsg("window", decoder.create_fsg("window", 0, final, transitions))
-                decoder.activate_search("window")
-            else:
-                decoder.set_align_text(" ".join(names))
-            decoder.start_utt()
-            decoder.process_raw(pcm, no_search=False, full_utt=True)
-            decoder.end_utt()
-        except (RuntimeError, ValueError) as e:
-            raise AlignmentError(f"pocketsphinx failed: {e}") from e
-        if decoder.hyp() is None:
-            return None
-        segments = list(_word_segments(decoder.seg()))
-        expected = tokens[: len(segments)] if partial else tokens
-        if not segments or [s.token for s in segments] != expected:
-            logger.warning("hmm pass %s returned %d of %d words", setting.label, len(segments), len(tokens))
-            return None
-        return segments
+        chunk = run.pcm[start * BYTES_PER_FRAME : stop * BYTES_PER_FRAME]
+        cost = float(stop - start) * len(keys)
+        for setting in self.options.beam_plan:
+            started = time.perf_counter()
+            decoder = self._decoder(dict_path, setting)
+            try:
+                decoder.set_align_text(" ".join(keys))
+                decoder.start_utt()
+                decoder.process_raw(chunk, no_search=False, full_utt=True)
+                decoder.end_utt()
+            except (RuntimeError, ValueError) as e:
+                raise AlignmentError(f"pocketsphinx failed: {e}") from e
+            segments = list(_entry_segments(decoder.seg(), keys)) if decoder.hyp() is not None else []
+            ok = [s.token for s in segments] == list(range(len(keys)))
+            del decoder  # free the search history before the next decode
+            run.record(f"{kind} {setting.label}", cost, time.perf_counter() - started, ok)
+            if ok:
+                return [s.shifted(s.token, start) for s in segments]
+            logger.debug("hmm %s decode (%s) of %d entries failed", kind, setting.label, len(keys))
+        return None
 
-    def _decode_windowed(self, pcm: bytes, dict_path: Path, tokens: list[int]) -> list[_Segment] | None:
-        """Sequential unpruned windows: memory bounded by ``window_max_cost`` whatever the length.
-
-        Each window decodes ``window_seconds`` of audio from the current position against the
-        next words and may stop after any of them; words ending before the last
-        ``window_margin_seconds`` are kept, and the next window starts where the first word not
-        kept was placed (so it is re-aligned with the audio that follows it).
-        """
-        o = self.options
-        bytes_per_frame = 2 * SAMPLE_RATE // HMM_FRAMES_PER_SECOND
-        total_frames = len(pcm) // bytes_per_frame
-        window = int(o.window_seconds * HMM_FRAMES_PER_SECOND)
-        keep_until = window - int(o.window_margin_seconds * HMM_FRAMES_PER_SECOND)
-        rate = len(tokens) / total_frames  # words per frame, song average
-        n_words = max(MIN_WINDOW_WORDS, math.ceil(WINDOW_WORD_RATE_FACTOR * rate * window))
-        n_words = max(1, min(n_words, int(o.window_max_cost // window)))
-        kept: list[_Segment] = []
-        position, k = 0, 0
-        while k < len(tokens):
-            end = min(position + window, total_frames)
-            words = tokens[k : k + n_words]
-            last = end == total_frames and k + len(words) == len(tokens)
-            chunk = pcm[position * bytes_per_frame : end * bytes_per_frame]
-            segments = self._decode(chunk, dict_path, words, UNPRUNED, partial=not last)
-            if segments is None:
-                return None
-            segments = [replace(s, start_frame=s.start_frame + position, end_frame=s.end_frame + position) for s in segments]
-            if last:
-                return kept + segments
-            accepted = [s for s in segments if s.end_frame < position + keep_until] or segments[:1]
-            if len(accepted) == len(segments) and end == total_frames:
-                accepted = accepted[:-1] or accepted  # leave the tail to a final, complete pass
-            kept += accepted
-            k += len(accepted)
-            position = accepted[-1].end_frame + 1
-            logger.debug("hmm window to frame %d: kept %d words, %d left", end, len(accepted), len(tokens) - k)
-        return kept
-
-    def _refine_onsets(self, pcm: bytes, dict_path: Path, segments: list[_Segment]) -> dict[int, int]:
+    def _refine_onsets(self, run: _Run, segments: list[_Segment]) -> dict[int, int]:
         """New start frames for words whose onset swallowed a stretch of non-vocal audio.
 
         HMM phone durations are geometric, so on music a phone (often a sonorant or the first
@@ -358,14 +406,13 @@ class HMMEngine(Engine):
         the onset moves to the end of the excess. (A held note keeps its onset: the phones
         before it are sung at normal length.)
         """
-        bytes_per_frame = 2 * SAMPLE_RATE // HMM_FRAMES_PER_SECOND
         cap = int(MAX_PHONE_SECONDS * HMM_FRAMES_PER_SECOND)
         onsets: dict[int, int] = {}
         for seg in segments:
             if seg.n_frames < REFINE_MIN_WORD_SECONDS * HMM_FRAMES_PER_SECOND:
                 continue
-            chunk = pcm[seg.start_frame * bytes_per_frame : (seg.end_frame + 1) * bytes_per_frame]
-            realigned = self._realign_word(chunk, dict_path, seg.token)
+            chunk = run.pcm[seg.start_frame * BYTES_PER_FRAME : (seg.end_frame + 1) * BYTES_PER_FRAME]
+            realigned = self._realign_word(chunk, run.word_dict, seg.token)
             if realigned is None:
                 continue
             offset, phones = realigned
@@ -414,12 +461,13 @@ class HMMEngine(Engine):
         return timings
 
 
-def _word_segments(segs: Iterator) -> Iterator[_Segment]:
-    """pocketsphinx segments -> lyrics tokens (fillers, silences and sentence marks dropped)."""
+def _entry_segments(segs: Iterator, keys: list[str]) -> Iterator[_Segment]:
+    """pocketsphinx segments -> indices into ``keys`` (fillers, silences and sentence marks dropped)."""
+    index = {key: k for k, key in enumerate(keys)}
     for seg in segs:
-        word = seg.word.split("(")[0]  # "w17(2)": alternative pronunciation of w17
-        if word.startswith("w") and word[1:].isdigit():
-            yield _Segment(token=int(word[1:]), start_frame=seg.start_frame, end_frame=seg.end_frame, ascore=seg.ascore)
+        key = seg.word.split("(")[0]  # "w17(2)": alternative pronunciation of w17
+        if key in index:
+            yield _Segment(token=index[key], start_frame=seg.start_frame, end_frame=seg.end_frame, ascore=seg.ascore)
 
 
 def _confidences(segments: Sequence[_Segment]) -> list[float]:
@@ -490,9 +538,9 @@ def _read_dictionary(path: Path) -> dict[str, list[tuple[str, ...]]]:
     return entries
 
 
-def _write_dictionary(path: Path, tokens: list[int], pronunciations: list[list[tuple[str, ...]]]) -> None:
+def _write_dictionary(path: Path, entries: Sequence[tuple[str, Sequence[tuple[str, ...]]]]) -> None:
+    """CMU-format dictionary: each key with its variants (``key``, ``key(2)``, ...)."""
     with open(path, "w", encoding="utf-8") as f:
-        for i in tokens:
-            for k, phones in enumerate(pronunciations[i]):
-                key = f"w{i}" if k == 0 else f"w{i}({k + 1})"
-                f.write(f"{key} {' '.join(phones)}\n")
+        for key, variants in entries:
+            for k, phones in enumerate(variants):
+                f.write(f"{key if k == 0 else f'{key}({k + 1})'} {' '.join(phones)}\n")
