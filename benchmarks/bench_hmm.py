@@ -105,12 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--configs", default="baseline,default")
     parser.add_argument("--long-minutes", type=float, default=0.0, help="also align a dev song looped to this length")
+    parser.add_argument("--long-only", action="store_true", help="only the looped song, not the dev songs")
     parser.add_argument("--verbose", action="store_true", help="print each run's extras")
     args = parser.parse_args(argv)
     names = args.configs.split(",")
     ctx = mp.get_context("spawn")
     print(f"{'config':<10} {'song':<34} {'AAE':>6} {'medAE':>6} {'PCO%':>6} {'wall s':>7} {'RSS MiB':>8}")
-    for name in names:
+    for name in [] if args.long_only else names:
         rows = []
         for song, language in songs(args.data):
             with ctx.Pool(1, maxtasksperchild=1) as pool:
@@ -138,7 +139,11 @@ def main(argv: list[str] | None = None) -> int:
                 reference = reference_onsets(args.data, song)
                 looped = [t + k * run["song_seconds"] for k in range(run["repeats"]) for t in reference]
                 s = scores(run["starts"], looped)
-                status = f"AAE {s['aae']:.2f} PCO {s['pco']:.1f}; passes: {json.dumps(run['extras'].get('passes'))}"
+                n = len(reference)
+                per_copy = [scores(run["starts"][k * n : (k + 1) * n], looped[k * n : (k + 1) * n])["aae"]
+                            for k in range(run["repeats"])]
+                status = (f"AAE {s['aae']:.2f} (per copy {', '.join(f'{a:.2f}' for a in per_copy)}) PCO {s['pco']:.1f}; "
+                          f"passes: {json.dumps(run['extras'].get('passes'))}")
             print(f"long {name:<10} {run['audio_seconds'] / 60:.1f} min: wall {run['seconds']:.1f} s, "
                   f"peak RSS {run['peak_rss_mib']:.0f} MiB; {status}")
     return 0

@@ -288,8 +288,9 @@ class HMMEngine(Engine):
     def _align_span(self, run: _Run, start: int, stop: int, tokens: list[int], by_units: bool) -> list[_Segment] | None:
         """Segments of ``tokens`` (lyrics indices) in frames ``[start, stop)``; None when the decode failed.
 
-        Word-level when affordable and ``by_units`` is off; otherwise units (lines) first, then
-        each unit's words on its span, recursively, so no decode exceeds ``max_cost``.
+        Word-level when affordable and ``by_units`` is off (or the tokens are one unit);
+        otherwise units (lines, or runs of lines merged to fit ``max_cost``) first, then each
+        unit's tokens on its span, recursively, so no decode exceeds ``max_cost``.
         """
         o = self.options
         frames = stop - start
@@ -310,7 +311,7 @@ class HMMEngine(Engine):
             return None
         segments: list[_Segment] = []
         for words, span in zip(unit_tokens, spans):
-            found = self._align_span(run, span.start_frame, span.end_frame + 1, words, by_units=False)
+            found = self._align_span(run, span.start_frame, span.end_frame + 1, words, by_units)
             if found is None:
                 run.unaligned_units += 1
                 logger.warning("hmm: no word alignment for lyrics words %d-%d; they will be interpolated", words[0], words[-1])
