@@ -40,6 +40,10 @@ def configurations() -> dict[str, dict]:
         "words": {"lines_first": False},  # word-level pass when affordable, CMU variants, onset refinement
         "default": {},  # lines first, then words; onset refinement
         "norefine": {"refine_onsets": False},
+        # more room for silence / noise fillers (+NSN+, +SPN+) between lines and words
+        "sil0.1": {"silprob": 0.1},
+        "fill0.01": {"fillprob": 0.01},
+        "fill0.1": {"fillprob": 0.1},
         "pruned": {"beam_plan": (BeamSetting(beam=1e-120, pbeam=1e-120, wbeam=1e-100),)},
     }
 

@@ -114,8 +114,8 @@ def test_partition_follows_lines_and_bounds_units():
 
 
 def test_memory_bound_splits_every_decode():
-    # a budget far below one word-level pass: lines merge into few units, then units recurse;
-    # no decode exceeds the budget (frames x dictionary entries) and accuracy holds.
+    # a budget far below one word-level pass: lines merge into at most 3 units, lines are then
+    # re-placed in windows; no decode exceeds the budget (frames x dictionary entries), accuracy holds.
     lines = [LINES["en"][0], LINES["en"][1], ["under", "the", "silver", "moon"], LINES["en"][2]] * 2
     song = make_synthetic_song(lines, "en", seed=7)
     frames = song.duration * HMM_FRAMES_PER_SECOND
@@ -126,7 +126,8 @@ def test_memory_bound_splits_every_decode():
     extras = engine.extras()
     assert extras["max_decode_cost"] <= budget < frames * n_words / 8
     kinds = {p["kind"]: p["decodes"] for p in extras["passes"]}
-    assert kinds["units unpruned"] >= 2  # the song, then at least one span still over budget
+    assert kinds["units unpruned"] >= 3  # merged units over the song, then windows re-placing their lines
+    assert kinds["words unpruned"] == len(lines)  # every line's words on the line's span
     assert extras["unaligned_units"] == 0
     assert onset_errors(result, song).mean() < ONSET_TOLERANCE
 

@@ -8,36 +8,58 @@ to ARPAbet (:mod:`lyricalign.phonetics`).
 
 **Lines first, then words.** pocketsphinx's default beams lose the path on music (``hyp()`` is
 None), so decoding is unpruned, and an unpruned decode keeps a history entry for every
-(frame, dictionary entry) pair: about 230 bytes each, 1 GB for a 2.7-minute, 266-word song.
+(frame, dictionary entry) pair: about 200 bytes each, 1 GB for a 2.7-minute, 266-word song.
 The engine therefore aligns hierarchically:
 
 1. *units*: each lyrics line (split when longer than :data:`MAX_UNIT_WORDS`) is one dictionary
    entry, its words' phones back to back, so silence and fillers fit only *between* lines;
-   when ``frames x units`` exceeds ``max_cost``, adjacent lines merge into fewer units;
-2. *words*: each unit's words are force-aligned on the span the unit got in step 1 (recursing
+   when ``frames x units`` exceeds ``max_cost`` (long songs), runs of adjacent lines merge
+   into fewer units, and the lines are then re-placed in windows of a few units seeded by the
+   units' spans (:meth:`HMMEngine._slide`);
+2. *words*: each line's words are force-aligned on the span the line got in step 1 (recursing
    into step 1 when that span is still too costly).
 
-Every decode is thus bounded by ``max_cost`` entries x frames (:data:`MAX_DECODE_COST`, about
-1 GB) whatever the song's length; time grows with ``frames x phones``. Measured on the dev songs
-(``benchmarks/bench_hmm.py``), lines-first is also *more accurate* than one word-level pass: the
-unit pass cannot stretch a single word over an instrumental gap inside a section, and it places
-choruses as wholes. When a decode fails (``hyp()`` None) the next :class:`BeamSetting` of the
-plan is tried; when the unit pass fails, one word-level pass (if affordable); then
-:class:`AlignmentError` (never a crash or unbounded memory). A unit whose word pass fails leaves
-its words without timing (interpolated by :func:`~lyricalign.timing.assemble_result`).
+Every decode is thus bounded by ``max_cost`` frames x entries (:data:`MAX_DECODE_COST`, about
+1 GB) whatever the song's length; time grows with ``frames x phones``. Lines-first is also
+*more accurate* than one word-level pass: the line pass cannot stretch one word over an
+instrumental gap inside a section, and it places choruses as wholes. When a decode fails
+(``hyp()`` None) the next :class:`BeamSetting` of the plan is tried; when the line pass fails,
+one word-level pass (if affordable); then :class:`AlignmentError` (never a crash or unbounded
+memory). A line whose word pass fails leaves its words without timing (interpolated by
+:func:`~lyricalign.timing.assemble_result`, counted in ``extras()["unaligned_units"]``).
 
 Afterwards, words stretched over more than a second are re-aligned alone on their span to move
 onsets past instrumental audio a phone swallowed (:meth:`HMMEngine._refine_onsets`), and
 :func:`_diagnose` flags section-level jumps in ``extras()``.
 
-Variants measured on the 3 dev songs (mean AAE, s; de bonne humeur / Fantasma / Veränderung):
-    one unpruned word-level pass (baseline)                  1.80
-    + CMU variants + onset refinement                        1.74 (3.23 / 1.47 / 0.51)
-    sequential 90 s windows with a free end                  drifts: a word absorbs a whole
-                                                             window; 10.7-min loop fails
-    fixed 8-word units, then words (probe)                   group onsets better on 2 songs,
-                                                             worse on Veränderung (2.12 vs 0.41)
-    lines first, then words (default)                        see the benchmark's output
+Variants measured with ``benchmarks/bench_hmm.py`` (AAE in s: mean; de bonne humeur / Fantasma /
+Veränderung; peak RSS of the worker; "long": de bonne humeur looped 4x = 10.7 min):
+
+====================================================  =====================================
+one unpruned word-level pass (``baseline``)           1.80 (3.18 / 1.72 / 0.50), 1.0 GB
++ CMU variants, onset refinement (``words``)          1.74 (3.23 / 1.47 / 0.51), 1.0 GB
+  long: sequential 90 s windows with a free end       fails: a word absorbs a whole window,
+                                                      the lyrics outlast the audio (0.85 GB)
+fixed 8-word units, then words (probe)                unit onsets better on 2 songs, worse
+                                                      on Veränderung (2.12 vs 0.41 s)
+**lines first, then words** (``default``)             **1.10 (1.16 / 1.73 / 0.41), 0.34 GB,
+                                                      9 s per song**; onset refinement: no
+                                                      change (``norefine`` 1.10)
+  long: merged units, then words                      2.56, 1.1 GB, 88 s
+  long: merged units recurse lines-first              2.20, 1.1 GB, 95 s
+  long: + SIL phone between merged lines              3.80 (worse), not kept
+  long: + lines re-placed in windows (default)        1.83 (copies 0.99 / 4.21 / 1.06 / 1.06),
+                                                      1.1 GB, 142 s
+silprob 0.005 -> 0.1 / fillprob 1e-8 -> 0.01 / 0.1      1.17 / 1.12 / 1.17: not kept
+Spanish e/o -> EH/AO instead of EY/OW                 default: Fantasma 1.73 -> 1.29 but PCO
+                                                      equal, MedAE 0.12 -> 0.14; ``words``:
+                                                      1.47 -> 2.74, PCO 72.7 -> 61.4: not kept
+====================================================  =====================================
+
+The remaining error is lines next to long instrumental gaps or non-lexical vocalisations
+("ooh" held for 9 s): the en-us acoustic model does not tell singing from instruments, so a
+line after a gap is pulled into it (Fantasma line 14: 26 s early; Veränderung line 25: 9 s) or
+a line before a gap pushed into it (de bonne humeur's last lines: 4-12 s late).
 """
 
 from __future__ import annotations
@@ -71,6 +93,8 @@ PADDING_SECONDS = 0.3  # low noise before and after the song so the first/last w
 MAX_DECODE_COST = 4.5e6
 #: A lyrics line longer than this is split into near-equal units (lyrics without line breaks).
 MAX_UNIT_WORDS = 12
+#: Long songs (lines merged into units): lines are re-placed in windows of this many units (:meth:`HMMEngine._slide`).
+CONTEXT_UNITS = 3
 #: A word held longer than this probably swallowed an instrumental gap or a skipped section.
 MAX_PLAUSIBLE_WORD_SECONDS = 4.0
 #: This many consecutive words squeezed to their minimum duration mark a section the decoder skipped.
@@ -309,14 +333,60 @@ class HMMEngine(Engine):
         spans = self._decode_units(run, start, stop, unit_tokens)
         if spans is None:
             return None
+        if by_units and len(units) < len(self._lines(run, tokens)):
+            return self._slide(run, stop, unit_tokens, spans)
         segments: list[_Segment] = []
         for words, span in zip(unit_tokens, spans):
-            found = self._align_span(run, span.start_frame, span.end_frame + 1, words, by_units)
-            if found is None:
-                run.unaligned_units += 1
-                logger.warning("hmm: no word alignment for lyrics words %d-%d; they will be interpolated", words[0], words[-1])
+            segments += self._align_unit(run, span.start_frame, span.end_frame + 1, words, by_units)
+        return segments
+
+    def _align_unit(self, run: _Run, start: int, stop: int, tokens: list[int], by_units: bool) -> list[_Segment]:
+        """:meth:`_align_span` of one unit; a failure leaves its words without timing."""
+        found = self._align_span(run, start, stop, tokens, by_units) if stop > start else None
+        if found is None:
+            run.unaligned_units += 1
+            logger.warning("hmm: no word alignment for lyrics words %d-%d; they will be interpolated", tokens[0], tokens[-1])
+            return []
+        return found
+
+    def _lines(self, run: _Run, tokens: list[int]) -> list[list[int]]:
+        """``tokens`` cut into lines (long lines split as in :func:`partition`)."""
+        pieces = partition([run.line_of[t] for t in tokens], len(tokens), self.options.max_unit_words)
+        return [tokens[a:b] for a, b in pieces]
+
+    def _slide(self, run: _Run, stop: int, units: list[list[int]], spans: list[_Segment]) -> list[_Segment]:
+        """Re-place the lines of merged units in windows seeded by the units' spans.
+
+        When lines had to merge into units (long songs), a unit's boundaries lack the pauses
+        between its lines. So, in order, the lines of units ``j .. j+CONTEXT_UNITS-1`` are
+        aligned line by line from where unit ``j-1`` ended to where the window's last unit ended
+        (the whole song's end for the last window); unit ``j``'s lines are kept, so every
+        boundary is decided with the audio after it in view. Windows shrink to fit ``max_cost``.
+        """
+        segments: list[_Segment] = []
+        position = spans[0].start_frame
+        for j, unit in enumerate(units):
+            for n_context in range(min(CONTEXT_UNITS, len(units) - j), 0, -1):
+                last = j + n_context
+                end = stop if last == len(units) else spans[last - 1].end_frame + 1
+                lines = self._lines(run, [t for u in units[j:last] for t in u])
+                if (end - position) * len(lines) <= self.options.max_cost:
+                    break
+            else:  # even unit j alone is too costly here: its own span, recursively
+                segments += self._align_unit(run, max(position, spans[j].start_frame), spans[j].end_frame + 1, unit, True)
+                position = max(position, spans[j].end_frame + 1)
                 continue
-            segments += found
+            placed = self._decode_units(run, position, end, lines) if end > position else None
+            if placed is None:
+                segments += self._align_unit(run, max(position, spans[j].start_frame), spans[j].end_frame + 1, unit, True)
+                position = max(position, spans[j].end_frame + 1)
+                continue
+            kept = len(lines) if last == len(units) else len(self._lines(run, unit))
+            for words, span in zip(lines[:kept], placed[:kept]):
+                segments += self._align_unit(run, span.start_frame, span.end_frame + 1, words, False)
+            position = placed[kept - 1].end_frame + 1
+            if last == len(units):
+                break
         return segments
 
     def _decode_units(self, run: _Run, start: int, stop: int, units: list[list[int]]) -> list[_Segment] | None:
