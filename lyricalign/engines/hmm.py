@@ -334,7 +334,7 @@ class HMMEngine(Engine):
         if spans is None:
             return None
         if by_units and len(units) < len(self._lines(run, tokens)):
-            return self._slide(run, stop, unit_tokens, spans)
+            return self._slide(run, start, stop, unit_tokens, spans)
         segments: list[_Segment] = []
         for words, span in zip(unit_tokens, spans):
             segments += self._align_unit(run, span.start_frame, span.end_frame + 1, words, by_units)
@@ -354,30 +354,30 @@ class HMMEngine(Engine):
         pieces = partition([run.line_of[t] for t in tokens], len(tokens), self.options.max_unit_words)
         return [tokens[a:b] for a, b in pieces]
 
-    def _slide(self, run: _Run, stop: int, units: list[list[int]], spans: list[_Segment]) -> list[_Segment]:
+    def _slide(self, run: _Run, start: int, stop: int, units: list[list[int]], spans: list[_Segment]) -> list[_Segment]:
         """Re-place the lines of merged units in windows seeded by the units' spans.
 
         When lines had to merge into units (long songs), a unit's boundaries lack the pauses
         between its lines. So, in order, the lines of units ``j .. j+CONTEXT_UNITS-1`` are
         aligned line by line from where unit ``j-1`` ended to where the window's last unit ended
-        (the whole song's end for the last window); unit ``j``'s lines are kept, so every
-        boundary is decided with the audio after it in view. Windows shrink to fit ``max_cost``.
+        (the span's end for the last window; never fewer frames than the lines' phones need);
+        unit ``j``'s lines are kept, so every boundary is decided with the audio after it in
+        view. Windows shrink to fit ``max_cost``.
         """
         segments: list[_Segment] = []
-        position = spans[0].start_frame
+        position = start
         for j, unit in enumerate(units):
             for n_context in range(min(CONTEXT_UNITS, len(units) - j), 0, -1):
                 last = j + n_context
-                end = stop if last == len(units) else spans[last - 1].end_frame + 1
                 lines = self._lines(run, [t for u in units[j:last] for t in u])
+                needed = sum(MIN_FRAMES_PER_PHONE * len(run.pronunciations[t][0]) for t in itertools.chain(*lines))
+                end = stop if last == len(units) else min(stop, max(spans[last - 1].end_frame + 1, position + needed))
                 if (end - position) * len(lines) <= self.options.max_cost:
                     break
-            else:  # even unit j alone is too costly here: its own span, recursively
-                segments += self._align_unit(run, max(position, spans[j].start_frame), spans[j].end_frame + 1, unit, True)
-                position = max(position, spans[j].end_frame + 1)
-                continue
-            placed = self._decode_units(run, position, end, lines) if end > position else None
-            if placed is None:
+            else:
+                lines = []  # even unit j alone is too costly from here
+            placed = self._decode_units(run, position, end, lines) if lines and end > position else None
+            if placed is None:  # unit j on its own span, recursively
                 segments += self._align_unit(run, max(position, spans[j].start_frame), spans[j].end_frame + 1, unit, True)
                 position = max(position, spans[j].end_frame + 1)
                 continue
