@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
                 n = len(reference)
                 per_copy = [scores(run["starts"][k * n : (k + 1) * n], looped[k * n : (k + 1) * n])["aae"]
                             for k in range(run["repeats"])]
-                status = (f"AAE {s['aae']:.2f} (per copy {', '.join(f'{a:.2f}' for a in per_copy)}) PCO {s['pco']:.1f}; "
+                copies = ", ".join(f"{a:.2f}" for a in per_copy)
+                status = (f"AAE {s['aae']:.2f} (per copy {copies}) PCO {s['pco']:.1f}; "
                           f"passes: {json.dumps(run['extras'].get('passes'))}")
             print(f"long {name:<10} {run['audio_seconds'] / 60:.1f} min: wall {run['seconds']:.1f} s, "
                   f"peak RSS {run['peak_rss_mib']:.0f} MiB; {status}")

@@ -264,7 +264,8 @@ class HMMEngine(Engine):
         self._model_dir = Path(options.model_dir) if options.model_dir else base / "en-us"
         if not (self._model_dir / "mdef").is_file():
             raise ModelError(f"{self._model_dir}: not a pocketsphinx acoustic model (no mdef)")
-        self._cmudict = _read_dictionary(Path(options.dictionary) if options.dictionary else base / "cmudict-en-us.dict")
+        dictionary = Path(options.dictionary) if options.dictionary else base / "cmudict-en-us.dict"
+        self._cmudict = _read_dictionary(dictionary)
         self._local = threading.local()
 
     @property
@@ -351,7 +352,9 @@ class HMMEngine(Engine):
         found = self._align_span(run, start, stop, tokens, by_units) if stop > start else None
         if found is None:
             run.unaligned_units += 1
-            logger.warning("hmm: no word alignment for lyrics words %d-%d; they will be interpolated", tokens[0], tokens[-1])
+            logger.warning(
+                "hmm: no word alignment for lyrics words %d-%d; they will be interpolated", tokens[0], tokens[-1]
+            )
             return []
         return found
 
@@ -384,7 +387,8 @@ class HMMEngine(Engine):
                 lines = []  # even unit j alone is too costly from here
             placed = self._decode_units(run, position, end, lines) if lines and end > position else None
             if placed is None:  # unit j on its own span, recursively
-                segments += self._align_unit(run, max(position, spans[j].start_frame), spans[j].end_frame + 1, unit, True)
+                own = max(position, spans[j].start_frame)
+                segments += self._align_unit(run, own, spans[j].end_frame + 1, unit, True)
                 position = max(position, spans[j].end_frame + 1)
                 continue
             kept = len(lines) if last == len(units) else len(self._lines(run, unit))
