@@ -74,10 +74,9 @@ def _align_job(args: tuple) -> dict:
     started = time.perf_counter()
     try:
         result = engine.align(audio, lyrics)
-        starts = [w.start for w in result.words]
-        error = None
+        starts, extras, error = [w.start for w in result.words], result.extras, None
     except Exception as e:  # report, keep benchmarking the others
-        starts, error = [], f"{type(e).__name__}: {e}"
+        starts, extras, error = [], {}, f"{type(e).__name__}: {e}"
     return {
         "repeats": repeats if loop_minutes else 1,
         "song_seconds": len(audio) / 16000 / (repeats if loop_minutes else 1),
@@ -85,7 +84,7 @@ def _align_job(args: tuple) -> dict:
         "seconds": time.perf_counter() - started,
         "audio_seconds": len(audio) / 16000,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "extras": engine.extras(),
+        "extras": extras,
         "error": error,
     }
 

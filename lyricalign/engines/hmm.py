@@ -26,11 +26,11 @@ instrumental gap inside a section, and it places choruses as wholes. When a deco
 (``hyp()`` None) the next :class:`BeamSetting` of the plan is tried; when the line pass fails,
 one word-level pass (if affordable); then :class:`AlignmentError` (never a crash or unbounded
 memory). A line whose word pass fails leaves its words without timing (interpolated by
-:func:`~lyricalign.timing.assemble_result`, counted in ``extras()["unaligned_units"]``).
+:func:`~lyricalign.timing.assemble_result`, counted in the result's ``extras["unaligned_units"]``).
 
 Afterwards, words stretched over more than a second are re-aligned alone on their span to move
 onsets past instrumental audio a phone swallowed (:meth:`HMMEngine._refine_onsets`), and
-:func:`_diagnose` flags section-level jumps in ``extras()``.
+:func:`_diagnose` flags section-level jumps in the result's ``extras``.
 
 Variants measured with ``benchmarks/bench_hmm.py`` (AAE in s: mean; de bonne humeur / Fantasma /
 Veränderung; PCO = % of onsets within 0.3 s; peak RSS of the worker; "long": de bonne humeur
@@ -74,7 +74,6 @@ import itertools
 import logging
 import math
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,19 +265,20 @@ class HMMEngine(Engine):
             raise ModelError(f"{self._model_dir}: not a pocketsphinx acoustic model (no mdef)")
         dictionary = Path(options.dictionary) if options.dictionary else base / "cmudict-en-us.dict"
         self._cmudict = _read_dictionary(dictionary)
-        self._local = threading.local()
 
     @property
     def model_name(self) -> str:
         return f"pocketsphinx:{self._model_dir.name}"
 
-    def extras(self) -> dict:
-        return dict(getattr(self._local, "extras", {}))
-
     # --- alignment -------------------------------------------------------------------------
     def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> list[WordTiming | None]:
         """Decode ``audio`` (``(N,)`` float32, 16 kHz) against the lyrics' phone sequence."""
-        self._local.extras = {}
+        return self.align_words_with_extras(audio, lyrics)[0]
+
+    def align_words_with_extras(self, audio: np.ndarray, lyrics: Lyrics) -> tuple[list[WordTiming | None], dict]:
+        """:meth:`align_words` and its diagnostics: decodes per kind, the largest decode cost,
+        refined onsets, and the section-jump flags of :func:`_diagnose`. All per-call state
+        lives in locals, so one engine serves concurrent threads."""
         pronunciations = self.pronunciations(lyrics)
         tokens = [i for i, p in enumerate(pronunciations) if p]
         if not tokens:
@@ -302,19 +302,19 @@ class HMMEngine(Engine):
                 logger.info("hmm: the line pass failed; trying one word-level pass")
                 segments = self._align_span(run, 0, n_frames, tokens, by_units=False)
             onsets = self._refine_onsets(run, segments) if segments and o.refine_onsets else {}
-        report = {"passes": list(run.passes.values()), "max_decode_cost": run.max_cost}
         if not segments:
-            self._local.extras = report
+            tried = "; ".join(f"{p['kind']}: {p['failed']} of {p['decodes']} decodes failed" for p in run.passes.values())
             raise AlignmentError(
-                "HMM alignment failed: no decoding pass reached the end of the lyrics "
-                f"({', '.join(s.label for s in o.beam_plan)}); the lyrics may not match the audio"
+                f"HMM alignment failed: no decoding pass reached the end of the lyrics ({tried}); "
+                "the lyrics may not match the audio"
             )
         timings = self._timings(segments, onsets, len(lyrics.words))
-        self._local.extras = {
-            **report, "unaligned_units": run.unaligned_units, "refined_onsets": len(onsets),
+        extras = {
+            "passes": list(run.passes.values()), "max_decode_cost": run.max_cost,
+            "unaligned_units": run.unaligned_units, "refined_onsets": len(onsets),
             **_diagnose(segments, pronunciations),
         }
-        return timings
+        return timings, extras
 
     def _align_span(self, run: _Run, start: int, stop: int, tokens: list[int], by_units: bool) -> list[_Segment] | None:
         """Segments of ``tokens`` (lyrics indices) in frames ``[start, stop)``; None when the decode failed.
