@@ -6,6 +6,7 @@ configuration. Each alignment runs in a fresh subprocess so peak RSS is that ali
 
     python benchmarks/bench_hmm.py [--data /work/shared/data/jamendo-dev] [--configs baseline,default]
     python benchmarks/bench_hmm.py --long-minutes 9   # also: one dev song looped to 9 minutes
+    python benchmarks/bench_hmm.py --flat-lyrics      # lyrics without line breaks
 
 Configurations (:func:`configurations`): ``baseline`` is the plain method (one unpruned
 word-level pass, no alternative pronunciations, no onset refinement, no memory bound);
@@ -55,7 +56,7 @@ def songs(data: Path) -> list[tuple[str, str]]:
 
 def _align_job(args: tuple) -> dict:
     """Worker: align one song with one configuration; returns times and peak RSS (MiB)."""
-    data, song, language, config_name, loop_minutes = args
+    data, song, language, config_name, loop_minutes, flat = args
     from lyricalign.audio import AudioLimits, load_audio
     from lyricalign.engines.hmm import HMMEngine
     from lyricalign.text import parse_lyrics
@@ -65,6 +66,8 @@ def _align_job(args: tuple) -> dict:
     text = (data / "lyrics" / f"{song}.txt").read_text(encoding="utf-8")
     audio = load_audio(data / "mp3" / f"{song}.mp3", AudioLimits(max_duration=None))
     repeats = 1
+    if flat:  # lyrics without line breaks, as users often paste them
+        text = " ".join(text.split())
     if loop_minutes:
         repeats = math.ceil(loop_minutes * 60 / (len(audio) / 16000))
         audio = np.tile(audio, repeats)
@@ -108,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--configs", default="baseline,default")
     parser.add_argument("--long-minutes", type=float, default=0.0, help="also align a dev song looped to this length")
+    parser.add_argument("--flat-lyrics", action="store_true", help="join each song's lyrics into one line")
     parser.add_argument("--long-only", action="store_true", help="only the looped song, not the dev songs")
     parser.add_argument("--verbose", action="store_true", help="print each run's extras")
     args = parser.parse_args(argv)
@@ -118,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for song, language in songs(args.data):
             with ctx.Pool(1, maxtasksperchild=1) as pool:
-                run = pool.apply(_align_job, ((args.data, song, language, name, 0.0),))
+                run = pool.apply(_align_job, ((args.data, song, language, name, 0.0, args.flat_lyrics),))
             if run["error"]:
                 print(f"{name:<10} {song[:34]:<34} failed: {run['error']}")
                 continue
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         song, language = songs(args.data)[0]
         for name in names:
             with ctx.Pool(1, maxtasksperchild=1) as pool:
-                run = pool.apply(_align_job, ((args.data, song, language, name, args.long_minutes),))
+                run = pool.apply(_align_job, ((args.data, song, language, name, args.long_minutes, args.flat_lyrics),))
             status = run["error"]
             if not status:
                 reference = reference_onsets(args.data, song)

@@ -105,7 +105,8 @@ def test_failed_passes_raise_alignment_error_not_crash():
 def test_partition_follows_lines_and_bounds_units():
     line_of = [0, 0, 0, 1, 1, 2, 2, 2, 2, 2, 3]
     assert partition(line_of, max_units=10) == [(0, 3), (3, 5), (5, 10), (10, 11)]
-    assert partition(line_of, max_units=10, max_words=3) == [(0, 3), (3, 5), (5, 8), (8, 10), (10, 11)]
+    # a "line" longer than max_words is lyrics without line breaks: its words are units
+    assert partition(line_of, max_units=10, max_words=3) == [(0, 3), (3, 5), (5, 6), (6, 7), (7, 8), (8, 9), (9, 10), (10, 11)]
     assert partition(line_of, max_units=2) == [(0, 5), (5, 11)]  # whole lines merge
     assert partition(line_of, max_units=1) == [(0, 11)]
     with pytest.raises(ValueError, match="max_units"):
@@ -186,3 +187,13 @@ def test_concurrent_calls_are_independent(engine):
         assert onset_errors(results[k], song).mean() < ONSET_TOLERANCE
         kinds = {p["kind"]: p["decodes"] for p in results[k].extras["passes"]}
         assert kinds["words unpruned"] == len(lines[k])
+
+
+def test_lyrics_without_line_breaks_align_word_by_word(engine):
+    # 13 words on one "line": more than MAX_UNIT_WORDS, so every word is its own unit
+    song = make_synthetic_song(LINES["en"], "en", seed=3)
+    flat = " ".join(song.lyrics_text.split())
+    result = engine.align(song.audio, parse_lyrics(flat, "en"))
+    assert onset_errors(result, song).mean() < ONSET_TOLERANCE
+    kinds = {p["kind"]: p["decodes"] for p in result.extras["passes"]}
+    assert kinds == {"units unpruned": 1}  # one-word units are their own word segments

@@ -11,8 +11,9 @@ None), so decoding is unpruned, and an unpruned decode keeps a history entry for
 (frame, dictionary entry) pair: about 200 bytes each, 1 GB for a 2.7-minute, 266-word song.
 The engine therefore aligns hierarchically:
 
-1. *units*: each lyrics line (split when longer than :data:`MAX_UNIT_WORDS`) is one dictionary
-   entry, its words' phones back to back, so silence and fillers fit only *between* lines;
+1. *units*: each lyrics line is one dictionary entry, its words' phones back to back, so
+   silence and fillers fit only *between* lines (a "line" longer than :data:`MAX_UNIT_WORDS`
+   words is lyrics without line breaks: each of its words is a unit);
    when ``frames x units`` exceeds ``max_cost`` (long songs), runs of adjacent lines merge
    into fewer units, and the lines are then re-placed in windows of a few units seeded by the
    units' spans (:meth:`HMMEngine._slide`);
@@ -52,6 +53,9 @@ fixed 8-word units, then words (probe)                unit onsets better on 2 so
   long: + SIL phone between merged lines              3.80 (worse), not kept
   long: + lines re-placed in windows (default)        1.83 (copies 0.99 / 4.21 / 1.06 / 1.06),
                                                       PCO 68.0, 1.1 GB, 150 s
+lyrics without line breaks (``--flat-lyrics``):
+  12-word chunks as units                             2.87 (1.72 / 4.01 / 2.88): not kept
+  each word its own unit (default)                    1.74 (3.23 / 1.47 / 0.51) = ``words``
 silprob 0.005 -> 0.1 / fillprob 1e-8 -> 0.01 / 0.1      1.17 / 1.12 / 1.17: not kept
 Spanish e/o -> EH/AO instead of EY/OW                 default: Fantasma 1.73 -> 1.29 but PCO
                                                       equal, MedAE 0.12 -> 0.14; ``words``:
@@ -96,7 +100,7 @@ MIN_FRAMES_PER_PHONE = 3  # 3-state left-to-right phone HMMs without skips
 PADDING_SECONDS = 0.3  # low noise before and after the song so the first/last words can start/end
 #: Peak memory of an unpruned decode is about 230 bytes per (frame x dictionary entry): 4.5e6 is about 1 GB.
 MAX_DECODE_COST = 4.5e6
-#: A lyrics line longer than this is split into near-equal units (lyrics without line breaks).
+#: A lyrics "line" longer than this is lyrics without line breaks: its words are units of their own.
 MAX_UNIT_WORDS = 12
 #: Long songs (lines merged into units): lines are re-placed in windows of this many units (:meth:`HMMEngine._slide`).
 CONTEXT_UNITS = 3
@@ -221,18 +225,20 @@ class _Run:
 def partition(line_of: Sequence[int], max_units: int, max_words: int = MAX_UNIT_WORDS) -> list[tuple[int, int]]:
     """Split a token sequence into at most ``max_units`` contiguous ``[start, stop)`` ranges.
 
-    Ranges follow line boundaries (``line_of[i]``: line of token ``i``): one per line, lines
-    longer than ``max_words`` split into near-equal pieces; when that gives more than
-    ``max_units`` ranges, runs of adjacent ranges merge into near-equal groups.
+    Ranges follow line boundaries (``line_of[i]``: line of token ``i``): one per line, but a
+    line longer than ``max_words`` is not a sung line (lyrics without line breaks), so each of
+    its words is its own range; when that gives more than ``max_units`` ranges, runs of
+    adjacent ranges merge into near-equal groups.
     """
     if max_units < 1:
         raise ValueError(f"max_units must be >= 1, got {max_units}")
     pieces: list[tuple[int, int]] = []
     for _, group in itertools.groupby(range(len(line_of)), key=line_of.__getitem__):
         indices = list(group)
-        n_pieces = math.ceil(len(indices) / max_words)
-        for part in np.array_split(np.array(indices), n_pieces):
-            pieces.append((int(part[0]), int(part[-1]) + 1))
+        if len(indices) > max_words:
+            pieces += [(i, i + 1) for i in indices]
+        else:
+            pieces.append((indices[0], indices[-1] + 1))
     if len(pieces) <= max_units:
         return pieces
     return [(pieces[int(g[0])][0], pieces[int(g[-1])][1]) for g in np.array_split(np.arange(len(pieces)), max_units)]
@@ -344,8 +350,14 @@ class HMMEngine(Engine):
             return self._slide(run, start, stop, unit_tokens, spans)
         segments: list[_Segment] = []
         for words, span in zip(unit_tokens, spans):
-            segments += self._align_unit(run, span.start_frame, span.end_frame + 1, words, by_units)
+            segments += self._unit_words(run, span, words, by_units)
         return segments
+
+    def _unit_words(self, run: _Run, span: _Segment, tokens: list[int], by_units: bool) -> list[_Segment]:
+        """The words of a unit decoded as ``span``; a one-word unit is its own word segment."""
+        if len(tokens) == 1:
+            return [_Segment(tokens[0], span.start_frame, span.end_frame, span.ascore)]
+        return self._align_unit(run, span.start_frame, span.end_frame + 1, tokens, by_units)
 
     def _align_unit(self, run: _Run, start: int, stop: int, tokens: list[int], by_units: bool) -> list[_Segment]:
         """:meth:`_align_span` of one unit; a failure leaves its words without timing."""
@@ -359,7 +371,7 @@ class HMMEngine(Engine):
         return found
 
     def _lines(self, run: _Run, tokens: list[int]) -> list[list[int]]:
-        """``tokens`` cut into lines (long lines split as in :func:`partition`)."""
+        """``tokens`` cut into lines (long "lines" into words, as in :func:`partition`)."""
         pieces = partition([run.line_of[t] for t in tokens], len(tokens), self.options.max_unit_words)
         return [tokens[a:b] for a, b in pieces]
 
@@ -393,7 +405,7 @@ class HMMEngine(Engine):
                 continue
             kept = len(lines) if last == len(units) else len(self._lines(run, unit))
             for words, span in zip(lines[:kept], placed[:kept]):
-                segments += self._align_unit(run, span.start_frame, span.end_frame + 1, words, False)
+                segments += self._unit_words(run, span, words, False)
             position = placed[kept - 1].end_frame + 1
             if last == len(units):
                 break
