@@ -309,7 +309,8 @@ class HMMEngine(Engine):
                 segments = self._align_span(run, 0, n_frames, tokens, by_units=False)
             onsets = self._refine_onsets(run, segments) if segments and o.refine_onsets else {}
         if not segments:
-            tried = "; ".join(f"{p['kind']}: {p['failed']} of {p['decodes']} decodes failed" for p in run.passes.values())
+            tried = "; ".join(f"{p['kind']}: {p['failed']} of {p['decodes']} decodes failed"
+                              for p in run.passes.values())
             raise AlignmentError(
                 f"HMM alignment failed: no decoding pass reached the end of the lyrics ({tried}); "
                 "the lyrics may not match the audio"
@@ -412,11 +413,16 @@ class HMMEngine(Engine):
         return segments
 
     def _decode_units(self, run: _Run, start: int, stop: int, units: list[list[int]]) -> list[_Segment] | None:
-        """Each unit as one dictionary entry (its words' first pronunciations back to back)."""
+        """Each unit as one dictionary entry: its words' first pronunciations back to back (a
+        one-word unit keeps all its variants)."""
+
+        def variants(words: list[int]) -> list[tuple[str, ...]]:
+            if len(words) == 1:
+                return run.pronunciations[words[0]]
+            return [tuple(ph for t in words for ph in run.pronunciations[t][0])]
+
         path = run.new_dict_path()
-        _write_dictionary(path, [
-            (f"u{k}", [tuple(ph for t in words for ph in run.pronunciations[t][0])]) for k, words in enumerate(units)
-        ])
+        _write_dictionary(path, [(f"u{k}", variants(words)) for k, words in enumerate(units)])
         return self._decode(run, "units", start, stop, path, [f"u{k}" for k in range(len(units))])
 
     def _decode_words(self, run: _Run, start: int, stop: int, tokens: list[int]) -> list[_Segment] | None:
