@@ -70,6 +70,13 @@ The remaining error is lines next to long instrumental gaps or non-lexical vocal
 ("ooh" held for 9 s): the en-us acoustic model does not tell singing from instruments, so a
 line after a gap is pulled into it (Fantasma line 14: 26 s early; Veränderung line 25: 9 s) or
 a line before a gap pushed into it (de bonne humeur's last lines: 4-12 s late).
+
+Known limit of the confidences (:func:`_confidences`): on the dev songs they do *not* rank
+misplaced words low (AUC 0.32 for telling words with onset error <= 1 s from the others:
+stretched phones over steady instrumental audio score well per frame). The per-frame score of a
+free phone loop (pocketsphinx ``allphone`` with ``en-us-phone.lm.bin``) over the word's frames
+ranks them with AUC 0.70, at the cost of a second pass (8-9 s per song): the next step for a
+goodness-of-pronunciation confidence.
 """
 
 from __future__ import annotations
