@@ -204,3 +204,12 @@ def test_lyrics_without_line_breaks_align_word_by_word(engine):
     assert onset_errors(result, song).mean() < ONSET_TOLERANCE
     kinds = {p["kind"]: p["decodes"] for p in result.extras["passes"]}
     assert kinds == {"units unpruned": 1}  # one-word units are their own word segments
+
+
+def test_words_on_accompaniment_get_low_confidence(engine):
+    # lyrics with a line nobody sings: its words land on music alone, the phone loop says so
+    song = make_synthetic_song(LINES["en"], "en", seed=4)
+    result = engine.align(song.audio, parse_lyrics(song.lyrics_text + "\nunder the silver moon", "en"))
+    sung = [w.confidence for w in result.words[: len(song.word_times)]]
+    unsung = [w.confidence for w in result.words[len(song.word_times) :]]
+    assert max(unsung) < np.median(sung), (np.round(unsung, 2), np.round(sung, 2))

@@ -46,13 +46,15 @@ one unpruned word-level pass (``baseline``)           1.80 (3.18 / 1.71 / 0.50),
 fixed 8-word units, then words (probe)                unit onsets better on 2 songs, worse
                                                       on Veränderung (2.12 vs 0.41 s)
 **lines first, then words** (``default``)             **1.10 (1.16 / 1.73 / 0.41), PCO 72.4,
-                                                      0.34 GB, 9.5 s per song**; onset
+                                                      0.34 GB, 9.5 s per song** (18 s with
+                                                      the phone-loop confidences); onset
                                                       refinement: no change (``norefine``)
   long: merged units, then words                      2.56, 1.1 GB, 88 s
   long: merged units recurse lines-first              2.20, 1.1 GB, 95 s
   long: + SIL phone between merged lines              3.80 (worse), not kept
   long: + lines re-placed in windows (default)        1.83 (copies 0.99 / 4.21 / 1.06 / 1.06),
-                                                      PCO 68.0, 1.1 GB, 150 s
+                                                      PCO 68.0, 1.1 GB, 150 s (174 s with
+                                                      the phone-loop confidences)
 lyrics without line breaks (``--flat-lyrics``):
   12-word chunks as units                             2.87 (1.72 / 4.01 / 2.88): not kept
   each word its own unit (default)                    1.74 (3.23 / 1.47 / 0.51) = ``words``
@@ -71,12 +73,12 @@ The remaining error is lines next to long instrumental gaps or non-lexical vocal
 line after a gap is pulled into it (Fantasma line 14: 26 s early; Veränderung line 25: 9 s) or
 a line before a gap pushed into it (de bonne humeur's last lines: 4-12 s late).
 
-Known limit of the confidences (:func:`_confidences`): on the dev songs they do *not* rank
-misplaced words low (AUC 0.32 for telling words with onset error <= 1 s from the others:
-stretched phones over steady instrumental audio score well per frame). The per-frame score of a
-free phone loop (pocketsphinx ``allphone`` with ``en-us-phone.lm.bin``) over the word's frames
-ranks them with AUC 0.70, at the cost of a second pass (8-9 s per song): the next step for a
-goodness-of-pronunciation confidence.
+Confidences (:func:`_confidences`): the words' own acoustic scores do *not* rank misplaced
+words low on the dev songs (AUC 0.32 for telling words with onset error <= 1 s from the others:
+stretched phones over steady instrumental audio score well per frame). The score of a free
+phone loop (pocketsphinx ``allphone``, ``en-us-phone.lm.bin``) over each word's frames does
+(AUC 0.73 in the engine): the default, at the cost of one more pass (8-9 s per dev song, no
+extra peak memory).
 """
 
 from __future__ import annotations
@@ -109,6 +111,9 @@ PADDING_SECONDS = 0.3  # low noise before and after the song so the first/last w
 MAX_DECODE_COST = 4.5e6
 #: A lyrics "line" longer than this is lyrics without line breaks: its words are units of their own.
 MAX_UNIT_WORDS = 12
+#: Pruning of the free phone-loop pass (pocketsphinx ``allphone``) behind the confidences.
+PHONE_LOOP_BEAM = 1e-20
+PHONE_LOOP_LANGUAGE_WEIGHT = 2.0
 #: Long songs (lines merged into units): lines are re-placed in windows of this many units (:meth:`HMMEngine._slide`).
 CONTEXT_UNITS = 3
 #: A word held longer than this probably swallowed an instrumental gap or a skipped section.
@@ -165,6 +170,8 @@ class HMMOptions:
     dictionary: str | None = None  # a CMU-format dictionary for English; None: the shipped one
     alternative_pronunciations: bool = True
     refine_onsets: bool = True  # move onsets past gaps swallowed by a stretched phone
+    #: Confidences from a free phone loop over the song (:func:`_confidences`); one more pass.
+    phone_loop_confidence: bool = True
     #: Lines first, then words (module docstring); False: one word-level pass when affordable.
     lines_first: bool = True
     #: Memory bound of every decode, in frames x dictionary entries (:data:`MAX_DECODE_COST`).
@@ -276,6 +283,7 @@ class HMMEngine(Engine):
         self._model_dir = Path(options.model_dir) if options.model_dir else base / "en-us"
         if not (self._model_dir / "mdef").is_file():
             raise ModelError(f"{self._model_dir}: not a pocketsphinx acoustic model (no mdef)")
+        self._phone_lm = base / "en-us-phone.lm.bin"  # phone bigram of the en-us model
         dictionary = Path(options.dictionary) if options.dictionary else base / "cmudict-en-us.dict"
         self._cmudict = _read_dictionary(dictionary)
 
@@ -315,6 +323,11 @@ class HMMEngine(Engine):
                 logger.info("hmm: the line pass failed; trying one word-level pass")
                 segments = self._align_span(run, 0, n_frames, tokens, by_units=False)
             onsets = self._refine_onsets(run, segments) if segments and o.refine_onsets else {}
+            phone_loop = None
+            if segments and o.phone_loop_confidence:
+                started = time.perf_counter()
+                phone_loop = self._phone_loop_scores(pcm)
+                run.record("phone loop", 0.0, time.perf_counter() - started, phone_loop is not None)
         if not segments:
             tried = "; ".join(f"{p['kind']}: {p['failed']} of {p['decodes']} decodes failed"
                               for p in run.passes.values())
@@ -322,7 +335,7 @@ class HMMEngine(Engine):
                 f"HMM alignment failed: no decoding pass reached the end of the lyrics ({tried}); "
                 "the lyrics may not match the audio"
             )
-        timings = self._timings(segments, onsets, len(lyrics.words))
+        timings = self._timings(segments, onsets, len(lyrics.words), phone_loop)
         extras = {
             "passes": list(run.passes.values()), "max_decode_cost": run.max_cost,
             "unaligned_units": run.unaligned_units, "refined_onsets": len(onsets),
@@ -556,9 +569,38 @@ class HMMEngine(Engine):
             return None
         return found[0] if len(found) == 1 else None
 
-    def _timings(self, segments: list[_Segment], onsets: dict[int, int], n_words: int) -> list[WordTiming | None]:
+    def _phone_loop_scores(self, pcm: bytes) -> np.ndarray | None:
+        """``(frames,)`` acoustic score per frame of the best free phone sequence over the song.
+
+        pocketsphinx's ``allphone`` search with the model's phone bigram: how well *any* speech
+        explains each frame. None when the model has no phone bigram or the pass fails.
+        """
+        if not self._phone_lm.is_file():
+            return None
+        o = self.options
+        config = self._ps.Config(
+            hmm=str(self._model_dir), allphone=str(self._phone_lm), lm=None, dict=None,
+            samprate=float(SAMPLE_RATE), beam=PHONE_LOOP_BEAM, pbeam=PHONE_LOOP_BEAM,
+            lw=PHONE_LOOP_LANGUAGE_WEIGHT, dither=o.dither, loglevel="FATAL", bestpath=False,
+        )
+        try:
+            decoder = self._ps.Decoder(config)
+            decoder.start_utt()
+            decoder.process_raw(pcm, no_search=False, full_utt=True)
+            decoder.end_utt()
+            scores = np.zeros(len(pcm) // BYTES_PER_FRAME + 1, dtype=np.float64)
+            for seg in decoder.seg():
+                scores[seg.start_frame : seg.end_frame + 1] = seg.ascore / (seg.end_frame - seg.start_frame + 1)
+        except RuntimeError as e:
+            logger.warning("hmm: phone-loop pass failed (%s); confidences from the alignment scores", e)
+            return None
+        return scores
+
+    def _timings(
+        self, segments: list[_Segment], onsets: dict[int, int], n_words: int, phone_loop: np.ndarray | None
+    ) -> list[WordTiming | None]:
         pad = self.options.padding
-        confidences = _confidences(segments)
+        confidences = _confidences(segments, phone_loop)
         timings: list[WordTiming | None] = [None] * n_words
         for seg, confidence in zip(segments, confidences):
             start = onsets.get(seg.token, seg.start_frame) / HMM_FRAMES_PER_SECOND - pad
@@ -576,14 +618,21 @@ def _entry_segments(segs: Iterator, keys: list[str]) -> Iterator[_Segment]:
             yield _Segment(token=index[key], start_frame=seg.start_frame, end_frame=seg.end_frame, ascore=seg.ascore)
 
 
-def _confidences(segments: Sequence[_Segment]) -> list[float]:
-    """Per-word confidence in [0, 1] from the acoustic score per frame, relative to the song.
+def _confidences(segments: Sequence[_Segment], phone_loop: np.ndarray | None = None) -> list[float]:
+    """Per-word confidence in [0, 1], relative to the song.
 
-    Scores are log-likelihoods whose absolute level depends on the recording, so each word is
-    compared with the song's median: logistic of the robust z-score (median/MAD), shifted so a
-    median word scores about 0.73 and clear outliers approach 0.
+    With ``phone_loop`` (``(frames,)`` scores of a free phone loop): the mean over the word's
+    frames, i.e. how well *some* speech explains the audio the word was placed on; a word
+    pushed onto an instrumental scores low. Without: the word's own acoustic score per frame
+    (weak: stretched phones on steady instruments score well). Scores are log-likelihoods whose
+    level depends on the recording, so each word is compared with the song's median: logistic
+    of the robust z-score (median/MAD), shifted so a median word scores about 0.73 and clear
+    outliers approach 0.
     """
-    per_frame = np.array([s.ascore / max(1, s.n_frames) for s in segments], dtype=np.float64)
+    if phone_loop is not None:
+        per_frame = np.array([phone_loop[s.start_frame : s.end_frame + 1].mean() for s in segments])
+    else:
+        per_frame = np.array([s.ascore / max(1, s.n_frames) for s in segments], dtype=np.float64)
     median = float(np.median(per_frame))
     mad = float(np.median(np.abs(per_frame - median))) * 1.4826 or 1.0
     z = (per_frame - median) / mad
