@@ -28,7 +28,7 @@ class ServiceConfig:
         max_lyrics_chars: longest lyrics text accepted (400 above).
         max_inflight: ``/align`` requests processed at once per worker; more get 503 + Retry-After.
         engine_workers: processes running the sequential engines (hmm, dtw, uniform); each hmm
-            process holds ~1 GB, so this is the memory knob.
+            process holds up to ~1.1 GB (0.35 GB for a typical song), so this is the memory knob.
         engine_queue: sequential-engine jobs admitted at once (running + waiting); more get 503.
         batching: send model windows through BentoML's adaptive batcher, one ONNX call at a time for
             all requests (False: each request runs its own windows, concurrently with the others).
