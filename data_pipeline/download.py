@@ -36,6 +36,8 @@ from typing import Any, Iterable, Sequence
 from lyricalign.audio import SAMPLE_RATE, AudioLimits, ffmpeg_binary, load_audio
 from lyricalign.errors import AudioError, DatasetError
 
+from .textfile import read_lines
+
 logger = logging.getLogger(__name__)
 
 ARCHIVE_NAME = "archive.jsonl"
@@ -339,12 +341,7 @@ def items_from_songs(records: Iterable[Any]) -> list[DownloadItem]:
 
 def read_items(path: Path) -> list[DownloadItem]:
     """Items from a text file: ``<id> [url]`` per line (the id doubles as the URL's ``{id}``)."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise DatasetError(f"{path}: cannot read the download list ({e.strerror})") from e
-    except UnicodeDecodeError as e:
-        raise DatasetError(f"{path}: cannot read the download list (not UTF-8: invalid byte at offset {e.start})") from e
+    lines = read_lines(path, "the download list")
     items = []
     for number, line in enumerate(lines, 1):
         fields = line.split()

@@ -30,6 +30,7 @@ from lyricalign.fsutil import atomic_open, atomic_write_text
 from lyricalign.text import SUPPORTED_LANGUAGES, normalize_token
 
 from .dali import DaliSong, Segment
+from .textfile import read_lines
 
 logger = logging.getLogger(__name__)
 
@@ -245,12 +246,7 @@ class Exclusions:
 
 def read_id_list(path: Path) -> frozenset[str]:
     """One id per line; blank lines and ``#`` comments ignored."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise DatasetError(f"{path}: cannot read id list ({e.strerror})") from e
-    except UnicodeDecodeError as e:
-        raise DatasetError(f"{path}: cannot read id list (not UTF-8: invalid byte at offset {e.start})") from e
+    lines = read_lines(path, "id list")
     return frozenset(x.split()[0] for x in lines if x.strip() and not x.lstrip().startswith("#"))
 
 
