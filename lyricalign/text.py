@@ -14,7 +14,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterable, Sequence
 
 from .errors import LyricsError
 
@@ -81,11 +80,6 @@ class Lyrics:
     words: tuple[LyricsWord, ...]
     lines: tuple[LyricsLine, ...]
     language: str
-
-    @property
-    def alignable_words(self) -> list[int]:
-        """Indices of the words that have something to align."""
-        return [i for i, w in enumerate(self.words) if w.alignable]
 
 
 def parse_lyrics(text: str, language: str) -> Lyrics:
@@ -220,13 +214,3 @@ class Vocabulary:
             return [index[c] for c in base_letters]
         logger.warning("character %r is not in the model's vocabulary; it is not aligned", ch)
         return []
-
-
-def characters_of(texts: Iterable[str]) -> list[str]:
-    """Sorted distinct characters of spoken forms (spaces excluded): a vocabulary's letters."""
-    return sorted({ch for t in texts for ch in t if not ch.isspace()})
-
-
-def spoken_text(words: Sequence[LyricsWord]) -> str:
-    """The whole song's spoken form, one space between words."""
-    return " ".join(w.spoken for w in words if w.spoken)
