@@ -3,10 +3,9 @@
 #
 #   scripts/serve.sh [--port 3000] [--grpc-port 50051] [--grpc] [--model OUT.onnx]
 #
-# If the BentoML model store has no `lyricalign-ctc` model yet, one is imported first: the ONNX
-# file given with --model (or $LYRICALIGN_ONNX), else a tiny *untrained* model made with
-# `lyricalign export --config tiny` (GET /info then reports "trained": false). Limits are read
-# from LYRICALIGN_* variables (docs/service.md). Ctrl-C stops everything.
+# The acoustic checkpoint of the default `hmm` method is registered if the BentoML model store lacks
+# it. With --model (or $LYRICALIGN_ONNX) a trained CTC model is imported too and served for the
+# `ctc` method. Limits are read from LYRICALIGN_* variables (docs/service.md). Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -27,14 +26,12 @@ while (($#)); do
   esac
 done
 
-if ! "$BENTOML" models get "$MODEL_NAME:latest" >/dev/null 2>&1; then
-  if [ -z "$ONNX" ]; then
-    ONNX=${LYRICALIGN_CACHE:-$HOME/.cache/lyricalign}/tiny-untrained.onnx
-    mkdir -p "$(dirname "$ONNX")"
-    [ -f "$ONNX" ] || .venv/bin/lyricalign export --config tiny --name tiny --version 0 -o "$ONNX"
-  fi
+# The default engine's acoustic checkpoint (scripts/setup.sh registers it; this is a no-op then).
+.venv/bin/lyricalign models install-acoustic --register >/dev/null
+if [ -n "$ONNX" ]; then  # a trained CTC model for the ctc method
   echo "serve: importing $ONNX into the BentoML model store" >&2
-  "$PY" -m training.register "$ONNX" --name "$MODEL_NAME"
+  export LYRICALIGN_MODEL_TAG
+  LYRICALIGN_MODEL_TAG=$("$PY" -m training.register "$ONNX" --name "$MODEL_NAME" | tail -1)
 fi
 
 pids=()

@@ -24,4 +24,7 @@ fi
 # torch first and pinned: this version is the local CPU build; anything else pulls a multi-GB CUDA build.
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[all]"
+# The default engine's pretrained acoustic checkpoint: exported to ONNX, installed, and registered in
+# the BentoML model store so that plain `bentoml serve` works right away (skipped when up to date).
+.venv/bin/lyricalign models install-acoustic --register >&2
 echo "setup: done ($(.venv/bin/lyricalign --version))" >&2

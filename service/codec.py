@@ -28,3 +28,22 @@ def decode_array(text: str) -> np.ndarray:
         return np.load(io.BytesIO(raw), allow_pickle=False)
     except (ValueError, OSError, EOFError, UnicodeEncodeError) as e:
         raise ValueError(f"not an encoded array: {e}") from e
+
+
+def encode_arrays(**arrays: np.ndarray) -> str:
+    """Several named arrays -> base64 text of one uncompressed ``.npz``."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: np.ascontiguousarray(a) for name, a in arrays.items()})
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def decode_arrays(text: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Inverse of :func:`encode_arrays`, requiring exactly ``names``; raises ValueError on anything else."""
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+        with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
+            if set(archive.files) != set(names):
+                raise ValueError(f"expected arrays {sorted(names)}, got {sorted(archive.files)}")
+            return {name: archive[name] for name in names}
+    except (OSError, EOFError, UnicodeEncodeError, KeyError) as e:
+        raise ValueError(f"not encoded arrays: {e}") from e

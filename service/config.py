@@ -3,7 +3,7 @@
 Both servers (BentoML HTTP and the gRPC gateway) read the same variables, so a limit is set once
 for a deployment::
 
-    LYRICALIGN_MODEL_TAG=lyricalign-ctc:latest LYRICALIGN_MAX_UPLOAD_MB=50 bentoml serve service.service:LyricAlign
+    LYRICALIGN_MAX_UPLOAD_MB=50 bentoml serve service.service:LyricAlign
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Mapping
 
 ENV_PREFIX = "LYRICALIGN_"
-DEFAULT_MODEL_TAG = "lyricalign-ctc:latest"
+DEFAULT_ACOUSTIC_TAG = "lyricalign-acoustic:latest"
 MIB = 1024 * 1024
 
 
@@ -22,14 +22,19 @@ class ServiceConfig:
     """Limits and pool sizes of the alignment service (validated on creation).
 
     Attributes:
-        model_tag: BentoML model store tag of the acoustic model (ONNX + metadata).
+        acoustic_tag: BentoML model store tag of the acoustic checkpoint the default ``hmm`` method
+            aligns with (``lyricalign models install-acoustic`` registers it; ``bentoml build`` packages it).
+        model_tag: BentoML model store tag of a *trained* CTC model (ONNX + metadata) for the ``ctc``
+            method; empty (default): the server has no CTC model and refuses ``ctc`` requests (400).
         max_upload_mb: largest accepted request body for ``/align``, in MiB (413 above).
         max_audio_seconds: longest decoded audio accepted (422 above).
         max_lyrics_chars: longest lyrics text accepted (400 above).
         max_inflight: ``/align`` requests processed at once per worker; more get 503 + Retry-After.
-        engine_workers: processes running the sequential engines (hmm, dtw, uniform); each hmm
-            process holds up to ~1.1 GB (0.35 GB for a typical song), so this is the memory knob.
-        engine_queue: sequential-engine jobs admitted at once (running + waiting); more get 503.
+        engine_workers: processes running the other engines (sphinx, dtw, uniform); a sphinx process
+            holds up to ~1.1 GB, so this is their memory knob.
+        engine_queue: jobs of those engines admitted at once (running + waiting); more get 503.
+        hmm_workers: threads aligning ``hmm`` requests in the server process (about 300 MB each for a
+            10-minute song); hmm_queue: ``hmm`` songs admitted at once (running + waiting), more get 503.
         batching: send model windows through BentoML's adaptive batcher, one ONNX call at a time for
             all requests (False: each request runs its own windows, concurrently with the others).
             Off by default: on a 2-core CPU batching buys nothing (``docs/batching.md``); it is the
@@ -45,13 +50,16 @@ class ServiceConfig:
         retry_after_s: the ``Retry-After`` value sent with 503 responses.
     """
 
-    model_tag: str = DEFAULT_MODEL_TAG
+    acoustic_tag: str = DEFAULT_ACOUSTIC_TAG
+    model_tag: str = ""
     max_upload_mb: float = 50.0
     max_audio_seconds: float = 600.0
     max_lyrics_chars: int = 20_000
     max_inflight: int = 16
     engine_workers: int = 1
     engine_queue: int = 4
+    hmm_workers: int = 2
+    hmm_queue: int = 4
     batching: bool = False
     batch_size: int = 4
     batch_latency_ms: int = 300_000
@@ -59,16 +67,18 @@ class ServiceConfig:
     retry_after_s: int = 5
 
     def __post_init__(self) -> None:
-        if not self.model_tag.strip():
-            raise ValueError("model_tag must not be empty")
+        if not self.acoustic_tag.strip():
+            raise ValueError("acoustic_tag must not be empty")
         for name in ("max_upload_mb", "max_audio_seconds", "max_lyrics_chars", "max_inflight", "engine_workers",
-                     "engine_queue", "batch_latency_ms", "retry_after_s"):
+                     "engine_queue", "hmm_workers", "hmm_queue", "batch_latency_ms", "retry_after_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.intra_op_threads < 0:
             raise ValueError(f"intra_op_threads must be >= 0 (0: automatic), got {self.intra_op_threads}")
         if self.batch_size < 2:  # BentoML rejects max_batch_size=1 for a batchable API
             raise ValueError(f"batch_size must be at least 2, got {self.batch_size}")
+        if self.hmm_queue < self.hmm_workers:
+            raise ValueError(f"hmm_queue ({self.hmm_queue}) must be >= hmm_workers ({self.hmm_workers})")
         if self.engine_queue < self.engine_workers:
             raise ValueError(f"engine_queue ({self.engine_queue}) must be >= engine_workers ({self.engine_workers})")
 

@@ -77,6 +77,8 @@ class AlignerServicer(pb_grpc.AlignerServicer):
         data = {"lyrics": request.lyrics, "language": request.language or "en", "format": "json"}
         if request.method:
             data["method"] = request.method
+        if request.HasField("adaptation"):
+            data["adaptation"] = str(request.adaptation)
         files = {"audio": ("audio", request.audio, request.media_type or "application/octet-stream")}
         try:
             response = self.http.post("/align", data=data, files=files)

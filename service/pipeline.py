@@ -70,6 +70,7 @@ class AlignParams:
     lyrics: Lyrics
     method: str
     format: str
+    adaptation: int = 1  # hmm: adaptation iterations (0: off)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ class Rendered:
 
 
 def validate_params(
-    lyrics: str, language: str | None, method: str | None, fmt: str | None, config: ServiceConfig
+    lyrics: str, language: str | None, method: str | None, fmt: str | None, config: ServiceConfig,
+    adaptation: str | int | None = None,
 ) -> AlignParams:
     """Check the text fields of a request; raises :class:`RequestError` (400/422)."""
     method = (method or DEFAULT_METHOD).strip().lower()
@@ -100,7 +102,19 @@ def validate_params(
         parsed = parse_lyrics(lyrics, code)
     except LyricalignError as e:
         raise RequestError(422, str(e)) from e
-    return AlignParams(lyrics=parsed, method=method, format=fmt)
+    return AlignParams(lyrics=parsed, method=method, format=fmt, adaptation=_adaptation(adaptation))
+
+
+def _adaptation(raw: str | int | None) -> int:
+    """The ``adaptation`` field: iterations of per-song adaptation, 0-5 (default: the engine's)."""
+    from lyricalign.acoustic.adaptation import AdaptationOptions
+
+    if raw is None or raw == "":
+        return AdaptationOptions().iterations
+    try:
+        return AdaptationOptions(iterations=int(raw)).iterations
+    except ValueError as e:
+        raise RequestError(400, f"adaptation must be an integer from 0 to 5, got {raw!r}") from e
 
 
 def check_media_type(media_type: str | None) -> None:
@@ -185,12 +199,16 @@ class CTCPath:
         return engine.align_log_probs(self.model.stitch(plan, window_log_probs), lyrics, duration)
 
 
-def service_info(config: ServiceConfig, model_tag: str, ctc: CTCPath | None) -> dict[str, Any]:
-    """The ``/info`` document: what this server aligns with and what it accepts."""
-    metadata: dict[str, Any] = {}
+def service_info(config: ServiceConfig, model_tag: str, ctc: CTCPath | None, acoustic: Any) -> dict[str, Any]:
+    """The ``/info`` document: what this server aligns with and what it accepts.
+
+    ``model_tag`` is the BentoML tag of the acoustic checkpoint, ``acoustic`` its
+    :class:`~lyricalign.acoustic.checkpoint.CheckpointInfo`.
+    """
+    ctc_model: dict[str, Any] | None = None
     if ctc is not None:
         meta = ctc.model.metadata
-        metadata = {
+        ctc_model = {
             "name": meta.name,
             "version": meta.version,
             "languages": list(meta.languages),
@@ -200,7 +218,9 @@ def service_info(config: ServiceConfig, model_tag: str, ctc: CTCPath | None) -> 
     return {
         "version": __version__,
         "model_tag": model_tag,
-        "model": metadata,
+        "model": {"name": acoustic.name, "version": acoustic.version, "tag": acoustic.tag, "source": acoustic.source,
+                  "kind": acoustic.kind, "senones": acoustic.n_senones, "trained": True},
+        "ctc_model": ctc_model,
         "methods": sorted(ENGINES),
         "default_method": DEFAULT_METHOD,
         "languages": sorted(SUPPORTED_LANGUAGES),

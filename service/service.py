@@ -31,6 +31,7 @@ from lyricalign.audio import duration_of
 from lyricalign.engines import DEFAULT_METHOD
 from lyricalign.schema import AlignmentResult
 
+from .acoustic_path import HMMPath
 from .codec import decode_array, encode_array
 from .config import ServiceConfig
 from .engine_pool import EnginePool
@@ -49,7 +50,7 @@ logger = logging.getLogger(__name__)
 
 CONFIG = ServiceConfig.from_env()
 MODEL_FILE = "model.onnx"  # name of the ONNX file inside the BentoML model directory
-FORM_FIELDS = ("audio", "lyrics", "language", "method", "format")
+FORM_FIELDS = ("audio", "lyrics", "language", "method", "format", "adaptation")
 MAX_FORM_PARTS = 16  # parts parsed before the form is refused (unknown fields are ignored)
 
 AUDIO_SECONDS = bentoml.metrics.Counter(
@@ -78,6 +79,8 @@ class AlignInput(bentoml.IODescriptor):
     language: str = Field(default="en", description="en, es, fr, de, it or pt (or the language's name)")
     method: str = Field(default=DEFAULT_METHOD, description="ctc, hmm, dtw or uniform")
     format: str = Field(default="json", description="json, lrc, elrc, srt, vtt or textgrid")
+    adaptation: str = Field(default="", description="hmm: iterations of per-song acoustic adaptation, 0 (off) to 5; "
+                                                    "empty: the default (1)")
     # Set by from_http_request when the form is refused before validation (never by clients).
     rejection: SkipJsonSchema[Optional[str]] = None
 
@@ -120,23 +123,39 @@ def _form_text(raw: str) -> str:
     metrics={"enabled": True},
 )
 class LyricAlign:
-    """Lyrics-to-audio alignment over HTTP. One ONNX session per worker; sequential engines in a process pool."""
+    """Lyrics-to-audio alignment over HTTP.
 
-    model_ref = bentoml.models.BentoModel(CONFIG.model_tag)
+    The acoustic checkpoint (``model_ref``, packaged by ``bentoml build``) is loaded once per worker;
+    ``hmm`` songs align in a thread pool with their senone scoring batched across requests
+    (:mod:`service.acoustic_path`); a CTC model is served only when ``LYRICALIGN_MODEL_TAG`` names one;
+    the other engines run in a bounded process pool.
+    """
+
+    model_ref = bentoml.models.BentoModel(CONFIG.acoustic_tag)
 
     def __init__(self) -> None:
         self.config = CONFIG
         self.model_tag = str(self.model_ref.tag)
-        model_path = Path(self.model_ref.path_of(MODEL_FILE))
-        self.ctc = CTCPath(model_path, intra_op_threads=CONFIG.model_threads, max_batch=CONFIG.batch_size)
+        batch = self._batch_scores if CONFIG.batching else None
+        self.hmm = HMMPath(Path(self.model_ref.path), CONFIG.hmm_workers, CONFIG.hmm_queue, CONFIG.retry_after_s,
+                           threads=CONFIG.intra_op_threads, batch=batch)
+        self.ctc = self._load_ctc(CONFIG.model_tag)
         self.pool = EnginePool(CONFIG.engine_workers, CONFIG.engine_queue, CONFIG.retry_after_s)
-        logger.info("loaded %s (%s); batching %s, at most %d windows per call, %s intra-op threads", self.model_tag,
-                    self.ctc.model.metadata.name, "on" if CONFIG.batching else "off", CONFIG.batch_size,
-                    CONFIG.model_threads or "one per core")
+        logger.info("loaded %s (%s); CTC model: %s; batching %s", self.model_tag, self.hmm.model_tag,
+                    CONFIG.model_tag or "none", "on" if CONFIG.batching else "off")
+
+    @staticmethod
+    def _load_ctc(tag: str) -> CTCPath | None:
+        if not tag:
+            return None
+        stored = bentoml.models.get(tag)
+        return CTCPath(Path(stored.path_of(MODEL_FILE)), intra_op_threads=CONFIG.model_threads,
+                       max_batch=CONFIG.batch_size)
 
     @bentoml.on_shutdown
     def stop_workers(self) -> None:
         self.pool.shutdown()
+        self.hmm.shutdown()
 
     @bentoml.api(route="/align", input_spec=AlignInput)
     async def align(
@@ -146,11 +165,12 @@ class LyricAlign:
         language: str = "en",
         method: str = DEFAULT_METHOD,
         format: str = "json",
+        adaptation: str = "",
         rejection: Optional[str] = None,
     ) -> dict:
         """Align ``lyrics`` to the uploaded ``audio``; returns the result in ``format`` (JSON by default)."""
         form = {"audio": audio, "lyrics": lyrics, "language": language, "method": method, "format": format,
-                "rejection": rejection}
+                "adaptation": adaptation, "rejection": rejection}
         try:
             result, fmt = await self._align(form)
             rendered = render(result, fmt)
@@ -166,12 +186,27 @@ class LyricAlign:
         if rejection:
             status, _, message = rejection.partition(":") if rejection[:3].isdigit() else ("400", "", rejection)
             raise RequestError(int(status), message)
-        params = validate_params(form["lyrics"], form["language"], form["method"], form["format"], self.config)
+        params = validate_params(form["lyrics"], form["language"], form["method"], form["format"], self.config,
+                                 form.get("adaptation"))
         # Bytes, not the temp path: error messages then name "audio", not a server path.
         audio = await asyncio.to_thread(decode_audio, form["audio"].read_bytes(), self.config)
+        if params.method == "hmm":
+            return await self.hmm.align(audio, params.lyrics, params.adaptation), params.format
         if params.method == "ctc":
+            if self.ctc is None:
+                raise RequestError(400, "this server has no CTC model (set LYRICALIGN_MODEL_TAG to a trained one); "
+                                        "use method hmm")
             return await self.ctc.align(audio, params.lyrics, self._run_windows), params.format
         return await self.pool.align(params.method, audio, params.lyrics), params.format
+
+    async def _batch_scores(self, items: list[str]) -> list[str]:
+        return await self.to_async.score_frames(items)  # type: ignore[attr-defined]
+
+    @bentoml.api(batchable=True, batch_dim=0, max_batch_size=CONFIG.batch_size, max_latency_ms=CONFIG.batch_latency_ms)
+    def score_frames(self, items: list[str]) -> list[str]:
+        """Internal batching endpoint: encoded blocks of feature frames (with their senones and mean
+        transform) -> encoded senone scores; blocks of concurrent requests share ONNX calls."""
+        return self.hmm.score_batch(items)
 
     async def _run_windows(self, windows: np.ndarray) -> np.ndarray:
         """``(B, L)`` windows -> ``(B, F, C)`` log-probs, through the batcher unless it is disabled."""
@@ -209,7 +244,7 @@ class LyricAlign:
 
     def info(self) -> dict[str, Any]:
         """Model tag and metadata, languages, methods, formats and limits (served as ``GET /info``)."""
-        return service_info(self.config, self.model_tag, self.ctc)
+        return service_info(self.config, self.model_tag, self.ctc, self.hmm.default_engine.checkpoint.info)
 
     def _observe(self, result: AlignmentResult) -> None:
         AUDIO_SECONDS.labels(method=result.method).inc(result.duration)

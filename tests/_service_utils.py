@@ -50,6 +50,17 @@ def register_tiny_model(bentoml_home: Path, work: Path) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+def register_acoustic_checkpoint(bentoml_home: Path) -> str:
+    """The session's acoustic checkpoint (``LYRICALIGN_ACOUSTIC``) registered in ``bentoml_home``."""
+    code = (
+        "import os; from pathlib import Path; from training.register import register_acoustic;"
+        "print(register_acoustic(Path(os.environ['LYRICALIGN_ACOUSTIC'])))"
+    )
+    env = {**os.environ, "BENTOML_HOME": str(bentoml_home)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
 @contextmanager
 def _process(cmd: list[str], env: Mapping[str, str], log: Path) -> Iterator[subprocess.Popen]:
     with open(log, "wb") as sink:
@@ -88,8 +99,10 @@ def _wait_ready(proc: subprocess.Popen, url: str, log: Path) -> None:
 
 @contextmanager
 def bentoml_service(work: Path, env_overrides: Mapping[str, str] | None = None) -> Iterator[RunningService]:
-    """``bentoml serve service.service:LyricAlign`` on a free port with the tiny model registered."""
+    """``bentoml serve service.service:LyricAlign`` on a free port with the acoustic checkpoint and the
+    tiny (untrained) CTC model registered."""
     home = work / "bentoml"
+    register_acoustic_checkpoint(home)
     tag = register_tiny_model(home, work)
     port = free_port()
     env = {**os.environ, "BENTOML_HOME": str(home), "LYRICALIGN_MODEL_TAG": tag, **(env_overrides or {})}

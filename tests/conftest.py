@@ -43,3 +43,17 @@ def tone_wav(tmp_path: Path) -> Path:
     stereo = np.stack([tone(3.0, 440, 44_100), tone(3.0, 660, 44_100)], axis=1)
     sf.write(path, stereo, 44_100)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def acoustic_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pretrained acoustic checkpoint, exported once per session from the installed pocketsphinx
+    model files, and made the default of every engine and subprocess (``LYRICALIGN_ACOUSTIC``) so the
+    tests never depend on what a user has installed."""
+    import os
+
+    from training.acoustic_export import export_checkpoint
+
+    folder = export_checkpoint(tmp_path_factory.mktemp("acoustic") / "checkpoint").folder
+    os.environ["LYRICALIGN_ACOUSTIC"] = str(folder)
+    return folder

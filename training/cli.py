@@ -94,6 +94,14 @@ def _add_models(subparsers: argparse._SubParsersAction) -> None:
     path = commands.add_parser("path", help="print the path of a model (default: the one `align` would use)")
     path.add_argument("model", nargs="?", default=None, metavar="NAME_OR_PATH", help="an installed name, name@version or file")
     path.set_defaults(func=run_models_path)
+    acoustic = commands.add_parser(
+        "install-acoustic", help="export the pretrained acoustic checkpoint and install it (the default engine's model)",
+        description="Export pocketsphinx's pretrained en-us model as lyricalign's versioned ONNX checkpoint, install "
+        "it in the models folder and (with --register, when BentoML is installed) in the BentoML model store. "
+        "Does nothing when the same version is already installed.",
+    )
+    acoustic.add_argument("--register", action="store_true", help="also register it in the BentoML model store")
+    acoustic.set_defaults(func=run_models_install_acoustic)
     register_cmd = commands.add_parser("register", help="add a model to the BentoML model store (for the service)")
     register_cmd.add_argument("path", nargs="?", default=None, metavar="PATH", help="an .onnx file or installed name (default: the default model)")
     register_cmd.set_defaults(func=run_models_register)
@@ -125,6 +133,29 @@ def run_models_path(args: argparse.Namespace) -> int:
     from lyricalign.model_store import require_model
 
     print(require_model(args.model))
+    return 0
+
+
+def run_models_install_acoustic(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from lyricalign.acoustic.checkpoint import INFO_FILE, acoustic_dir, install_checkpoint, load_checkpoint
+
+    from training.acoustic_export import checkpoint_version, export_checkpoint
+
+    version = checkpoint_version()
+    target = next((p for p in acoustic_dir().glob(f"*-{version}") if (p / INFO_FILE).is_file()), None) \
+        if acoustic_dir().is_dir() else None
+    if target is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            report = export_checkpoint(Path(tmp) / "checkpoint", version=version)
+            logger.info("%s", report.summary())
+            target = install_checkpoint(report.folder)
+    print(f"{load_checkpoint(target).info.tag} {target}")
+    if args.register:
+        from training.register import register_acoustic
+
+        print(register_acoustic(target))
     return 0
 
 

@@ -50,6 +50,36 @@ def register_model(onnx_path: Path, name: str = DEFAULT_NAME) -> str:
     return tag
 
 
+ACOUSTIC_NAME = "lyricalign-acoustic"  # service.config.DEFAULT_ACOUSTIC_TAG's name
+
+
+def register_acoustic(folder: Path, name: str = ACOUSTIC_NAME) -> str:
+    """Copy an acoustic checkpoint folder into a new BentoML model ``name``; returns its tag.
+
+    Idempotent: when the store's latest ``name`` already holds this checkpoint version, its tag is
+    returned and nothing is copied.
+    """
+    import bentoml
+
+    from lyricalign.acoustic.checkpoint import load_checkpoint
+
+    info = load_checkpoint(folder).info
+    try:
+        latest = bentoml.models.get(f"{name}:latest")
+        if latest.info.labels.get("checkpoint_version") == info.version:
+            return str(latest.tag)
+    except bentoml.exceptions.NotFound:
+        pass
+    labels = {"checkpoint_version": info.version, "kind": info.kind, "trained": "true"}
+    with bentoml.models.create(name, labels=labels, metadata={"lyricalign": {"tag": info.tag, "source": info.source}}) as stored:
+        for item in Path(folder).iterdir():
+            if item.is_file():
+                shutil.copyfile(item, stored.path_of(item.name))
+    tag = str(stored.tag)
+    logger.info("registered acoustic checkpoint %s as %s", info.tag, tag)
+    return tag
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Register an exported ONNX model in the BentoML model store.")
     parser.add_argument("onnx", type=Path, help="an ONNX file written by `lyricalign export`")

@@ -12,6 +12,7 @@ from .base import Engine
 ENGINES: dict[str, str] = {
     "ctc": "lyricalign.engines.ctc:CTCEngine",
     "hmm": "lyricalign.engines.hmm:HMMEngine",
+    "sphinx": "lyricalign.engines.sphinx:SphinxEngine",
     "dtw": "lyricalign.engines.dtw:DTWEngine",
     "uniform": "lyricalign.engines.uniform:UniformEngine",
 }

@@ -1,701 +1,216 @@
-"""HMM forced alignment with pocketsphinx 5 and its pretrained en-us acoustic model, for any language.
+"""The default engine ``hmm``: forced alignment with pocketsphinx's pretrained en-us GMM-HMM, run by
+lyricalign's own stack end to end.
 
-Every lyrics token becomes one dictionary entry (``w17`` -> its ARPAbet phones) so repeated
-words, and tokens with several spoken words ("forty two"), are one unit of the alignment.
-English words take their pronunciations (all variants) from the CMU dictionary that ships with
-pocketsphinx; other languages, and English words missing from it, take espeak-ng's IPA mapped
-to ARPAbet (:mod:`lyricalign.phonetics`).
+A thin composition of the stages, each its own module:
 
-**Lines first, then words.** pocketsphinx's default beams lose the path on music (``hyp()`` is
-None), so decoding is unpruned, and an unpruned decode keeps a history entry for every
-(frame, dictionary entry) pair: about 200 bytes each, 1 GB for a 2.7-minute, 266-word song.
-The engine therefore aligns hierarchically:
+1. pronunciations of the lyrics (:mod:`lyricalign.align.pronounce`);
+2. the whole song's decoding graph, triphones and optional silences (:mod:`lyricalign.align.hmm_graph`);
+3. MFCC features as the model expects them (:mod:`lyricalign.acoustic.frontend`);
+4. senone log-likelihoods from the versioned ONNX checkpoint (:mod:`lyricalign.acoustic.scorer`),
+   block by block through a :data:`~lyricalign.acoustic.scorer.ScoreFunction` (the service plugs in
+   its batching endpoint);
+5. one exact word-level Viterbi pass over the whole song (:mod:`lyricalign.align.hmm_viterbi`);
+6. per-song adaptation of the Gaussian means, then the final pass (:mod:`lyricalign.acoustic.adaptation`);
+7. per-word confidences against a free phone loop (:func:`word_confidences`).
 
-1. *units*: each lyrics line is one dictionary entry, its words' phones back to back, so
-   silence and fillers fit only *between* lines (a "line" longer than :data:`MAX_UNIT_WORDS`
-   words is lyrics without line breaks: each of its words is a unit);
-   when ``frames x units`` exceeds ``max_cost`` (long songs), runs of adjacent lines merge
-   into fewer units, and the lines are then re-placed in windows of a few units seeded by the
-   units' spans (:meth:`HMMEngine._slide`);
-2. *words*: each line's words are force-aligned on the span the line got in step 1 (recursing
-   into step 1 when that span is still too costly).
-
-Every decode is thus bounded by ``max_cost`` frames x entries (:data:`MAX_DECODE_COST`, about
-1 GB) whatever the song's length; time grows with ``frames x phones``. Lines-first is also
-*more accurate* than one word-level pass: the line pass cannot stretch one word over an
-instrumental gap inside a section, and it places choruses as wholes. When a decode fails
-(``hyp()`` None) the next :class:`BeamSetting` of the plan is tried; when the line pass fails,
-one word-level pass (if affordable); then :class:`AlignmentError` (never a crash or unbounded
-memory). A line whose word pass fails leaves its words without timing (interpolated by
-:func:`~lyricalign.timing.assemble_result`, counted in the result's ``extras["unaligned_units"]``).
-
-Afterwards, words stretched over more than a second are re-aligned alone on their span to move
-onsets past instrumental audio a phone swallowed (:meth:`HMMEngine._refine_onsets`), and
-:func:`_diagnose` flags section-level jumps in the result's ``extras``.
-
-Variants measured with ``benchmarks/bench_hmm.py`` (AAE in s: mean; de bonne humeur / Fantasma /
-Veränderung; PCO = % of onsets within 0.3 s; peak RSS of the worker; "long": de bonne humeur
-looped 4x = 10.7 min):
-
-====================================================  =====================================
-one unpruned word-level pass (``baseline``)           1.80 (3.18 / 1.71 / 0.50), PCO 71.7,
-                                                      1.0 GB, 14 s per song
-+ CMU variants, onset refinement (``words``)          1.74 (3.23 / 1.47 / 0.51), PCO 70.2
-  long: sequential 90 s windows with a free end       fails: a word absorbs a whole window,
-                                                      the lyrics outlast the audio (0.85 GB)
-fixed 8-word units, then words (probe)                unit onsets better on 2 songs, worse
-                                                      on Veränderung (2.12 vs 0.41 s)
-**lines first, then words** (``default``)             **1.10 (1.16 / 1.73 / 0.41), PCO 72.4,
-                                                      0.34 GB, 9.5 s per song** (18 s with
-                                                      the phone-loop confidences); onset
-                                                      refinement: no change (``norefine``)
-  long: merged units, then words                      2.56, 1.1 GB, 88 s
-  long: merged units recurse lines-first              2.20, 1.1 GB, 95 s
-  long: + SIL phone between merged lines              3.80 (worse), not kept
-  long: + lines re-placed in windows (default)        1.83 (copies 0.99 / 4.21 / 1.06 / 1.06),
-                                                      PCO 68.0, 1.1 GB, 150 s (174 s with
-                                                      the phone-loop confidences)
-lyrics without line breaks (``--flat-lyrics``):
-  12-word chunks as units                             2.87 (1.72 / 4.01 / 2.88): not kept
-  each word its own unit (default)                    1.74 (3.23 / 1.47 / 0.51) = ``words``
-silprob 0.005 -> 0.1 / fillprob 1e-8 -> 0.01 / 0.1      1.17 / 1.12 / 1.17: not kept
-Spanish e/o -> EH/AO instead of EY/OW                 default: Fantasma 1.73 -> 1.29 but PCO
-                                                      equal, MedAE 0.12 -> 0.14; ``words``:
-                                                      1.47 -> 2.74, PCO 72.7 -> 61.4: not kept
-====================================================  =====================================
-
-Lines-first trades a little precision inside some lines for far fewer gross errors: on
-Fantasma its PCO is 65.9 vs 76.1 for the baseline (the six identical "ah" of its 7th line are
-spread late within the line's span, 1.6-5.8 s), while the baseline's first word sat 17 s early.
-
-The remaining error is lines next to long instrumental gaps or non-lexical vocalisations
-("ooh" held for 9 s): the en-us acoustic model does not tell singing from instruments, so a
-line after a gap is pulled into it (Fantasma line 14: 26 s early; Veränderung line 25: 9 s) or
-a line before a gap pushed into it (de bonne humeur's last lines: 4-12 s late).
-
-Confidences (:func:`_confidences`): the words' own acoustic scores do *not* rank misplaced
-words low on the dev songs (AUC 0.32 for telling words with onset error <= 1 s from the others:
-stretched phones over steady instrumental audio score well per frame). The score of a free
-phone loop (pocketsphinx ``allphone``, ``en-us-phone.lm.bin``) over each word's frames does
-(AUC 0.73 in the engine): the default, at the cost of one more pass (8-9 s per dev song, no
-extra peak memory).
+Settings (acoustic scale 0.2, no silence penalty, cross-word triphones) and every variant's
+numbers are in docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-import math
-import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
-from ..errors import AlignmentError, EngineUnavailableError, ModelError
-from ..phonetics import ARPABET, arpabet_words, espeak_binary
+from ..acoustic import frontend
+from ..acoustic.adaptation import AdaptationOptions, adapt
+from ..acoustic.checkpoint import AcousticCheckpoint, default_checkpoint_folder, load_checkpoint
+from ..acoustic.scorer import MeanTransform, ScoreFunction, SenoneScorer
+from ..align.hmm_graph import GraphOptions, WordGraph, build_word_graph, word_spans
+from ..align.hmm_viterbi import ViterbiResult, ViterbiSearch
+from ..align.pronounce import pronunciations
+from ..errors import AlignmentError
+from ..phonetics import espeak_binary
 from ..text import Lyrics
 from ..timing import WordTiming
 from .base import Engine
 
 logger = logging.getLogger(__name__)
 
-HMM_FRAMES_PER_SECOND = 100  # pocketsphinx's feature frame rate
-BYTES_PER_FRAME = 2 * SAMPLE_RATE // HMM_FRAMES_PER_SECOND  # int16 samples
-MIN_FRAMES_PER_PHONE = 3  # 3-state left-to-right phone HMMs without skips
-PADDING_SECONDS = 0.3  # low noise before and after the song so the first/last words can start/end
-#: Peak memory of an unpruned decode is about 230 bytes per (frame x dictionary entry): 4.5e6 is about 1 GB.
-MAX_DECODE_COST = 4.5e6
-#: A lyrics "line" longer than this is lyrics without line breaks: its words are units of their own.
-MAX_UNIT_WORDS = 12
-#: Pruning of the free phone-loop pass (pocketsphinx ``allphone``) behind the confidences.
-PHONE_LOOP_BEAM = 1e-20
-PHONE_LOOP_LANGUAGE_WEIGHT = 2.0
-#: Long songs (lines merged into units): lines are re-placed in windows of this many units (:meth:`HMMEngine._slide`).
-CONTEXT_UNITS = 3
-#: A word held longer than this probably swallowed an instrumental gap or a skipped section.
-MAX_PLAUSIBLE_WORD_SECONDS = 4.0
-#: This many consecutive words squeezed to their minimum duration mark a section the decoder skipped.
-SQUEEZED_RUN_WORDS = 4
-SQUEEZE_FACTOR = 1.5  # "squeezed": at most this times the minimum duration of the word's phones
-#: Onset refinement (see HMMEngine._refine_onsets): words this long get a phone-level look ...
-REFINE_MIN_WORD_SECONDS = 1.0
-#: ... and a phone longer than this, after squeezed phones, is taken to hide a gap before the word.
-MAX_PHONE_SECONDS = 0.3
-
-
-@dataclass(frozen=True)
-class BeamSetting:
-    """Pruning of one decode (pocketsphinx ``-beam -pbeam -wbeam -maxhmmpf``; 0/-1 = off)."""
-
-    beam: float
-    pbeam: float
-    wbeam: float
-    maxhmmpf: int = -1
-
-    def __post_init__(self) -> None:
-        for name in ("beam", "pbeam", "wbeam"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {value}")
-        if self.maxhmmpf != -1 and self.maxhmmpf <= 0:
-            raise ValueError(f"maxhmmpf must be positive or -1, got {self.maxhmmpf}")
-
-    @property
-    def label(self) -> str:
-        if self.beam == self.pbeam == self.wbeam == 0.0 and self.maxhmmpf == -1:
-            return "unpruned"
-        return f"beam={self.beam:g},pbeam={self.pbeam:g},wbeam={self.wbeam:g},maxhmmpf={self.maxhmmpf}"
-
-
-UNPRUNED = BeamSetting(beam=0.0, pbeam=0.0, wbeam=0.0, maxhmmpf=-1)
-#: Settings tried in order for every decode. Pruned settings are cheap but, measured on real
-#: songs, lose the path (hyp() None) on most; so the default is unpruned, bounded by max_cost.
-DEFAULT_BEAM_PLAN: tuple[BeamSetting, ...] = (UNPRUNED,)
+ACOUSTIC_SCALE = 0.2  # senone log-likelihoods x 0.2 against unscaled transitions (docs/benchmarks.md)
+SCORE_BLOCK_FRAMES = 4096  # frames per scoring request (41 s of audio)
+MIN_FRAMES_PER_PHONE = 3  # three emitting states, no skips
+#: A progress callback: (stage name, fraction of the alignment done in [0, 1]).
+Progress = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
 class HMMOptions:
-    """Everything that shapes an HMM alignment; validated once."""
+    """Everything that shapes an ``hmm`` alignment; validated once."""
 
-    beam_plan: tuple[BeamSetting, ...] = DEFAULT_BEAM_PLAN
-    padding: float = PADDING_SECONDS
-    dither: bool = True
-    silprob: float = 0.005  # pocketsphinx default: optional silence between words
-    fillprob: float = 1e-8  # noise fillers (+NSN+, +SPN+) between words
-    model_dir: str | None = None  # an acoustic model folder; None: pocketsphinx's en-us
-    dictionary: str | None = None  # a CMU-format dictionary for English; None: the shipped one
+    checkpoint: str | None = None  # checkpoint folder; None: $LYRICALIGN_ACOUSTIC or the newest installed
+    acoustic_scale: float = ACOUSTIC_SCALE
+    graph: GraphOptions = GraphOptions()
+    adaptation: AdaptationOptions = AdaptationOptions()
     alternative_pronunciations: bool = True
-    refine_onsets: bool = True  # move onsets past gaps swallowed by a stretched phone
-    #: Confidences from a free phone loop over the song (:func:`_confidences`); one more pass.
-    phone_loop_confidence: bool = True
-    #: Lines first, then words (module docstring); False: one word-level pass when affordable.
-    lines_first: bool = True
-    #: Memory bound of every decode, in frames x dictionary entries (:data:`MAX_DECODE_COST`).
-    max_cost: float = MAX_DECODE_COST
-    max_unit_words: int = MAX_UNIT_WORDS
+    confidence: bool = True
 
     def __post_init__(self) -> None:
-        if not self.beam_plan:
-            raise ValueError("beam_plan must contain at least one BeamSetting")
-        if not all(isinstance(b, BeamSetting) for b in self.beam_plan):
-            raise TypeError("beam_plan must contain BeamSetting values")
-        if self.padding < 0:
-            raise ValueError(f"padding must be >= 0, got {self.padding}")
-        for name in ("silprob", "fillprob"):
-            if not 0.0 < getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
-        if self.max_cost <= 0:
-            raise ValueError(f"max_cost must be positive, got {self.max_cost}")
-        if self.max_unit_words < 1:
-            raise ValueError(f"max_unit_words must be >= 1, got {self.max_unit_words}")
+        if not np.isfinite(self.acoustic_scale) or not 0 < self.acoustic_scale <= 10:
+            raise ValueError(f"acoustic_scale must be in (0, 10], got {self.acoustic_scale}")
 
 
-@dataclass(frozen=True)
-class _Segment:
-    """One decoded dictionary entry: its index in the decode's entries, frames [start, end], acoustic score."""
-
-    token: int
-    start_frame: int
-    end_frame: int
-    ascore: int
-
-    @property
-    def n_frames(self) -> int:
-        return self.end_frame - self.start_frame + 1
-
-    def shifted(self, token: int, frames: int) -> "_Segment":
-        return _Segment(token, self.start_frame + frames, self.end_frame + frames, self.ascore)
+@lru_cache(maxsize=4)
+def _cached_checkpoint(folder: str) -> AcousticCheckpoint:
+    return load_checkpoint(folder)
 
 
 @dataclass
-class _Run:
-    """State of one ``align_words`` call: inputs, scratch folder, and what each decode cost."""
+class _Pass:
+    """One scoring + search pass and where its time went."""
 
-    pcm: bytes
-    pronunciations: list[list[tuple[str, ...]]]
-    line_of: list[int]
-    folder: Path
-    word_dict: Path
-    passes: dict[str, dict] = field(default_factory=dict)
-    max_cost: float = 0.0
-    unaligned_units: int = 0
-    _files: Iterator[int] = field(default_factory=itertools.count)
-
-    def record(self, kind: str, cost: float, seconds: float, ok: bool) -> None:
-        entry = self.passes.setdefault(kind, {"kind": kind, "decodes": 0, "failed": 0, "seconds": 0.0})
-        entry["decodes"] += 1
-        entry["failed"] += 0 if ok else 1
-        entry["seconds"] = round(entry["seconds"] + seconds, 2)
-        self.max_cost = max(self.max_cost, cost)
-
-    def new_dict_path(self) -> Path:
-        return self.folder / f"units{next(self._files)}.dict"
-
-
-def partition(line_of: Sequence[int], max_units: int, max_words: int = MAX_UNIT_WORDS) -> list[tuple[int, int]]:
-    """Split a token sequence into at most ``max_units`` contiguous ``[start, stop)`` ranges.
-
-    Ranges follow line boundaries (``line_of[i]``: line of token ``i``): one per line, but a
-    line longer than ``max_words`` is not a sung line (lyrics without line breaks), so each of
-    its words is its own range; when that gives more than ``max_units`` ranges, runs of
-    adjacent ranges merge into near-equal groups.
-    """
-    if max_units < 1:
-        raise ValueError(f"max_units must be >= 1, got {max_units}")
-    pieces: list[tuple[int, int]] = []
-    for _, group in itertools.groupby(range(len(line_of)), key=line_of.__getitem__):
-        indices = list(group)
-        if len(indices) > max_words:
-            pieces += [(i, i + 1) for i in indices]
-        else:
-            pieces.append((indices[0], indices[-1] + 1))
-    if len(pieces) <= max_units:
-        return pieces
-    return [(pieces[int(g[0])][0], pieces[int(g[-1])][1]) for g in np.array_split(np.arange(len(pieces)), max_units)]
+    result: ViterbiResult
+    scores: np.ndarray  # (T, S) float16 copy, for statistics and confidences
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 class HMMEngine(Engine):
-    """Forced alignment of phone HMMs (pocketsphinx): lyrics lines first, then their words."""
+    """Exact whole-song forced alignment of phone HMMs (pretrained en-us model, ONNX senone scoring)."""
 
     name = "hmm"
 
-    def __init__(self, options: HMMOptions | None = None, **overrides) -> None:
+    def __init__(self, options: HMMOptions | None = None, score_function: ScoreFunction | None = None,
+                 **overrides: Any) -> None:
         if options is None:
-            if "beam_plan" in overrides:
-                overrides["beam_plan"] = tuple(overrides["beam_plan"])
-            options = HMMOptions(**overrides)
+            options = _options_from(overrides)
         elif overrides:
             raise TypeError("pass either options= or keyword overrides, not both")
         self.options = options
         espeak_binary()  # fail now, with the how-to, rather than on the first non-English word
-        try:
-            import pocketsphinx
-        except ImportError as e:
-            raise EngineUnavailableError(
-                "method 'hmm' needs pocketsphinx: pip install 'lyricalign[classic]'"
-            ) from e
-        self._ps = pocketsphinx
-        base = Path(pocketsphinx.get_model_path()) / "en-us"
-        self._model_dir = Path(options.model_dir) if options.model_dir else base / "en-us"
-        if not (self._model_dir / "mdef").is_file():
-            raise ModelError(f"{self._model_dir}: not a pocketsphinx acoustic model (no mdef)")
-        self._phone_lm = base / "en-us-phone.lm.bin"  # phone bigram of the en-us model
-        dictionary = Path(options.dictionary) if options.dictionary else base / "cmudict-en-us.dict"
-        self._cmudict = _read_dictionary(dictionary)
+        folder = Path(options.checkpoint) if options.checkpoint else default_checkpoint_folder()
+        self.checkpoint = _cached_checkpoint(str(folder.resolve()))
+        self._score = score_function or SenoneScorer(self.checkpoint.scorer_path)
+        definition = self.checkpoint.definition
+        self._ci_senones = np.arange(definition.n_ci_senones, dtype=np.int64)
 
     @property
     def model_name(self) -> str:
-        return f"pocketsphinx:{self._model_dir.name}"
+        return self.checkpoint.info.tag
 
-    # --- alignment -------------------------------------------------------------------------
     def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> list[WordTiming | None]:
-        """Decode ``audio`` (``(N,)`` float32, 16 kHz) against the lyrics' phone sequence."""
         return self.align_words_with_extras(audio, lyrics)[0]
 
-    def align_words_with_extras(self, audio: np.ndarray, lyrics: Lyrics) -> tuple[list[WordTiming | None], dict]:
-        """:meth:`align_words` and its diagnostics: decodes per kind, the largest decode cost,
-        refined onsets, and the section-jump flags of :func:`_diagnose`. All per-call state
-        lives in locals, so one engine serves concurrent threads."""
-        pronunciations = self.pronunciations(lyrics)
-        tokens = [i for i, p in enumerate(pronunciations) if p]
-        if not tokens:
-            raise AlignmentError("no lyrics word has a pronunciation")
-        pcm = _to_pcm16(audio, self.options.padding)
-        n_frames = len(pcm) // BYTES_PER_FRAME
-        min_frames = sum(MIN_FRAMES_PER_PHONE * min(len(v) for v in pronunciations[i]) for i in tokens)
-        if min_frames > n_frames:
-            raise AlignmentError(
-                f"audio too short for the lyrics: {n_frames / HMM_FRAMES_PER_SECOND:.1f} s of audio, "
-                f"{len(tokens)} words need at least {min_frames / HMM_FRAMES_PER_SECOND:.1f} s"
-            )
-        o = self.options
-        with tempfile.TemporaryDirectory(prefix="lyricalign-hmm-") as tmp:
-            run = _Run(pcm=pcm, pronunciations=pronunciations, line_of=[w.line for w in lyrics.words],
-                       folder=Path(tmp), word_dict=Path(tmp) / "words.dict")
-            _write_dictionary(run.word_dict, [(f"w{i}", pronunciations[i]) for i in tokens])
-            segments = self._align_span(run, 0, n_frames, tokens, by_units=o.lines_first)
-            tried_units = any(kind.startswith("units") for kind in run.passes)
-            if segments is None and tried_units and n_frames * len(tokens) <= o.max_cost:
-                logger.info("hmm: the line pass failed; trying one word-level pass")
-                segments = self._align_span(run, 0, n_frames, tokens, by_units=False)
-            onsets = self._refine_onsets(run, segments) if segments and o.refine_onsets else {}
-            phone_loop = None
-            if segments and o.phone_loop_confidence:
-                started = time.perf_counter()
-                phone_loop = self._phone_loop_scores(pcm)
-                run.record("phone loop", 0.0, time.perf_counter() - started, phone_loop is not None)
-        if not segments:
-            tried = "; ".join(f"{p['kind']}: {p['failed']} of {p['decodes']} decodes failed"
-                              for p in run.passes.values())
-            raise AlignmentError(
-                f"HMM alignment failed: no decoding pass reached the end of the lyrics ({tried}); "
-                "the lyrics may not match the audio"
-            )
-        timings = self._timings(segments, onsets, len(lyrics.words), phone_loop)
-        extras = {
-            "passes": list(run.passes.values()), "max_decode_cost": run.max_cost,
-            "unaligned_units": run.unaligned_units, "refined_onsets": len(onsets),
-            **_diagnose(segments, pronunciations),
-        }
+    def align_words_with_extras(self, audio: np.ndarray, lyrics: Lyrics,
+                                progress: Progress | None = None) -> tuple[list[WordTiming | None], dict]:
+        """Timings of ``lyrics.words`` in ``audio`` (``(N,)`` float32, 16 kHz) and the run's diagnostics."""
+        report = progress or (lambda stage, fraction: None)
+        clock = _Clock()
+        prons = pronunciations(lyrics, self.checkpoint.dictionary, self.options.alternative_pronunciations)
+        tokens = [i for i, p in enumerate(prons) if p]
+        graph = build_word_graph(prons, tokens, self.checkpoint.definition, self.checkpoint.log_transitions,
+                                 self.options.graph, extra_senones=self._ci_senones)
+        clock.lap("graph")
+        features = frontend.features(audio, self.checkpoint.frontend)
+        clock.lap("features")
+        _check_length(len(features), [prons[t] for t in tokens])
+        report("scoring", 0.05)
+        identity = MeanTransform.identity(self.checkpoint.n_codebooks, features.shape[1])
+        first = self._pass(graph, features, identity, report, (0.05, 0.45))
+        adapted = adapt(first, graph, features, self.checkpoint, self.options.adaptation,
+                        lambda transform, span: self._pass(graph, features, transform, report, span))
+        final = adapted.final_pass
+        spans = word_spans(graph, final.result.states)
+        confidences = (word_confidences(graph, final, spans, self.options.acoustic_scale, self._ci_columns(graph))
+                       if self.options.confidence else [None] * len(spans))
+        timings: list[WordTiming | None] = [None] * len(lyrics.words)
+        rate = self.checkpoint.frontend.frame_rate
+        for token, span, confidence in zip(graph.tokens, spans, confidences):
+            if span is not None:
+                timings[token] = WordTiming(start=span[0] / rate, end=span[1] / rate, confidence=confidence)
+        report("done", 1.0)
+        extras = {"model": self.model_name, "frames": len(features), "states": graph.hmm.n_states,
+                  "senones": len(graph.selection.senones), "path_score": final.result.score,
+                  "seconds": {**clock.laps, **_sum_passes(adapted.passes)}, "adaptation": adapted.report}
         return timings, extras
 
-    def _align_span(self, run: _Run, start: int, stop: int, tokens: list[int], by_units: bool) -> list[_Segment] | None:
-        """Segments of ``tokens`` (lyrics indices) in frames ``[start, stop)``; None when the decode failed.
-
-        Word-level when affordable and ``by_units`` is off (or the tokens are one unit);
-        otherwise units (lines, or runs of lines merged to fit ``max_cost``) first, then each
-        unit's tokens on its span, recursively, so no decode exceeds ``max_cost``.
-        """
-        o = self.options
-        frames = stop - start
-        affordable = frames * len(tokens) <= o.max_cost
-        if len(tokens) == 1 or affordable and not by_units:
-            return self._decode_words(run, start, stop, tokens)
-        units = partition([run.line_of[t] for t in tokens], max(1, int(o.max_cost // frames)), o.max_unit_words)
-        if len(units) == 1:
-            if affordable:
-                return self._decode_words(run, start, stop, tokens)
-            raise AlignmentError(
-                f"audio too long for the HMM engine: {frames / HMM_FRAMES_PER_SECOND:.0f} s for {len(tokens)} words "
-                f"exceeds its memory bound (max_cost={o.max_cost:g} frames x dictionary entries)"
-            )
-        unit_tokens = [tokens[a:b] for a, b in units]
-        spans = self._decode_units(run, start, stop, unit_tokens)
-        if spans is None:
-            return None
-        if by_units and len(units) < len(self._lines(run, tokens)):
-            return self._slide(run, start, stop, unit_tokens, spans)
-        segments: list[_Segment] = []
-        for words, span in zip(unit_tokens, spans):
-            segments += self._unit_words(run, span, words, by_units)
-        return segments
-
-    def _unit_words(self, run: _Run, span: _Segment, tokens: list[int], by_units: bool) -> list[_Segment]:
-        """The words of a unit decoded as ``span``; a one-word unit is its own word segment."""
-        if len(tokens) == 1:
-            return [_Segment(tokens[0], span.start_frame, span.end_frame, span.ascore)]
-        return self._align_unit(run, span.start_frame, span.end_frame + 1, tokens, by_units)
-
-    def _align_unit(self, run: _Run, start: int, stop: int, tokens: list[int], by_units: bool) -> list[_Segment]:
-        """:meth:`_align_span` of one unit; a failure leaves its words without timing."""
-        found = self._align_span(run, start, stop, tokens, by_units) if stop > start else None
-        if found is None:
-            run.unaligned_units += 1
-            logger.warning(
-                "hmm: no word alignment for lyrics words %d-%d; they will be interpolated", tokens[0], tokens[-1]
-            )
-            return []
-        return found
-
-    def _lines(self, run: _Run, tokens: list[int]) -> list[list[int]]:
-        """``tokens`` cut into lines (long "lines" into words, as in :func:`partition`)."""
-        pieces = partition([run.line_of[t] for t in tokens], len(tokens), self.options.max_unit_words)
-        return [tokens[a:b] for a, b in pieces]
-
-    def _slide(self, run: _Run, start: int, stop: int, units: list[list[int]], spans: list[_Segment]) -> list[_Segment]:
-        """Re-place the lines of merged units in windows seeded by the units' spans.
-
-        When lines had to merge into units (long songs), a unit's boundaries lack the pauses
-        between its lines. So, in order, the lines of units ``j .. j+CONTEXT_UNITS-1`` are
-        aligned line by line from where unit ``j-1`` ended to where the window's last unit ended
-        (the span's end for the last window; never fewer frames than the lines' phones need);
-        unit ``j``'s lines are kept, so every boundary is decided with the audio after it in
-        view. Windows shrink to fit ``max_cost``.
-        """
-        segments: list[_Segment] = []
-        position = start
-        for j, unit in enumerate(units):
-            for n_context in range(min(CONTEXT_UNITS, len(units) - j), 0, -1):
-                last = j + n_context
-                lines = self._lines(run, [t for u in units[j:last] for t in u])
-                needed = sum(MIN_FRAMES_PER_PHONE * len(run.pronunciations[t][0]) for t in itertools.chain(*lines))
-                end = stop if last == len(units) else min(stop, max(spans[last - 1].end_frame + 1, position + needed))
-                if (end - position) * len(lines) <= self.options.max_cost:
-                    break
-            else:
-                lines = []  # even unit j alone is too costly from here
-            placed = self._decode_units(run, position, end, lines) if lines and end > position else None
-            if placed is None:  # unit j on its own span, recursively
-                own = max(position, spans[j].start_frame)
-                segments += self._align_unit(run, own, spans[j].end_frame + 1, unit, True)
-                position = max(position, spans[j].end_frame + 1)
-                continue
-            kept = len(lines) if last == len(units) else len(self._lines(run, unit))
-            for words, span in zip(lines[:kept], placed[:kept]):
-                segments += self._unit_words(run, span, words, False)
-            position = placed[kept - 1].end_frame + 1
-            if last == len(units):
-                break
-        return segments
-
-    def _decode_units(self, run: _Run, start: int, stop: int, units: list[list[int]]) -> list[_Segment] | None:
-        """Each unit as one dictionary entry: its words' first pronunciations back to back (a
-        one-word unit keeps all its variants)."""
-
-        def variants(words: list[int]) -> list[tuple[str, ...]]:
-            if len(words) == 1:
-                return run.pronunciations[words[0]]
-            return [tuple(ph for t in words for ph in run.pronunciations[t][0])]
-
-        path = run.new_dict_path()
-        _write_dictionary(path, [(f"u{k}", variants(words)) for k, words in enumerate(units)])
-        return self._decode(run, "units", start, stop, path, [f"u{k}" for k in range(len(units))])
-
-    def _decode_words(self, run: _Run, start: int, stop: int, tokens: list[int]) -> list[_Segment] | None:
-        segments = self._decode(run, "words", start, stop, run.word_dict, [f"w{t}" for t in tokens])
-        return None if segments is None else [s.shifted(tokens[s.token], 0) for s in segments]
-
-    def pronunciations(self, lyrics: Lyrics) -> list[list[tuple[str, ...]]]:
-        """ARPAbet variants of each lyrics token (``[]`` when it has nothing to align)."""
-        parts = [w.spoken.split() for w in lyrics.words]
-        english = lyrics.language == "en"
-        unknown = sorted({p for ps in parts for p in ps if not (english and p in self._cmudict)})
-        from_espeak = dict(zip(unknown, arpabet_words(unknown, lyrics.language))) if unknown else {}
-
-        def variants(part: str) -> list[tuple[str, ...]]:
-            if english and part in self._cmudict:
-                return self._cmudict[part]
-            return [tuple(from_espeak[part])] if from_espeak[part] else []
-
-        result: list[list[tuple[str, ...]]] = []
-        for token_parts in parts:
-            per_part = [variants(p) for p in token_parts]
-            per_part = [v for v in per_part if v]
-            if not per_part:
-                result.append([])
-                continue
-            first = tuple(ph for v in per_part for ph in v[0])
-            prons = [first]
-            if self.options.alternative_pronunciations and len(per_part) == 1:
-                prons.extend(v for v in per_part[0][1:] if v != first)
-            result.append(prons)
-        return result
-
-    def _decoder(self, dict_path: Path, setting: BeamSetting):
-        o = self.options
-        config = self._ps.Config(
-            hmm=str(self._model_dir), dict=str(dict_path), lm=None, samprate=float(SAMPLE_RATE),
-            beam=setting.beam, pbeam=setting.pbeam, wbeam=setting.wbeam, maxhmmpf=setting.maxhmmpf,
-            dither=o.dither, silprob=o.silprob, fillprob=o.fillprob, loglevel="FATAL",
-            bestpath=False,  # the lattice of an unpruned pass is huge and alignment needs no rescoring
-        )
-        return self._ps.Decoder(config)
-
-    def _decode(
-        self, run: _Run, kind: str, start: int, stop: int, dict_path: Path, keys: list[str]
-    ) -> list[_Segment] | None:
-        """Force-align dictionary entries ``keys`` in order to frames ``[start, stop)`` of the song.
-
-        Tries the beam plan's settings in order. Returns one segment per key (``token`` = its
-        index in ``keys``, frames relative to the song), or None when every setting failed.
-        """
-        chunk = run.pcm[start * BYTES_PER_FRAME : stop * BYTES_PER_FRAME]
-        cost = float(stop - start) * len(keys)
-        for setting in self.options.beam_plan:
+    def _pass(self, graph: WordGraph, features: np.ndarray, transform: MeanTransform, report: Progress,
+              span: tuple[float, float]) -> _Pass:
+        """Score ``features`` block by block and feed one Viterbi search; keep a float16 copy of the scores."""
+        n = len(features)
+        search = ViterbiSearch(graph.hmm, n, self.options.acoustic_scale)
+        kept = np.empty((n, len(graph.selection.senones)), dtype=np.float16)
+        seconds = {"scoring": 0.0, "search": 0.0}
+        for start in range(0, n, SCORE_BLOCK_FRAMES):
             started = time.perf_counter()
-            decoder = self._decoder(dict_path, setting)
-            try:
-                decoder.set_align_text(" ".join(keys))
-                decoder.start_utt()
-                decoder.process_raw(chunk, no_search=False, full_utt=True)
-                decoder.end_utt()
-            except (RuntimeError, ValueError) as e:
-                raise AlignmentError(f"pocketsphinx failed: {e}") from e
-            segments = list(_entry_segments(decoder.seg(), keys)) if decoder.hyp() is not None else []
-            ok = [s.token for s in segments] == list(range(len(keys)))
-            del decoder  # free the search history before the next decode
-            run.record(f"{kind} {setting.label}", cost, time.perf_counter() - started, ok)
-            if ok:
-                return [s.shifted(s.token, start) for s in segments]
-            logger.debug("hmm %s decode (%s) of %d entries failed", kind, setting.label, len(keys))
-        return None
+            block = self._score(features[start : start + SCORE_BLOCK_FRAMES], graph.selection, transform)
+            scored = time.perf_counter()
+            search.feed(block)
+            kept[start : start + len(block)] = block
+            seconds["scoring"] += scored - started
+            seconds["search"] += time.perf_counter() - scored
+            report("scoring and search", span[0] + (span[1] - span[0]) * (start + len(block)) / n)
+        started = time.perf_counter()
+        result = search.finish()
+        seconds["search"] += time.perf_counter() - started
+        return _Pass(result=result, scores=kept, seconds=seconds)
 
-    def _refine_onsets(self, run: _Run, segments: list[_Segment]) -> dict[int, int]:
-        """New start frames for words whose onset swallowed a stretch of non-vocal audio.
-
-        HMM phone durations are geometric, so on music a phone (often a sonorant or the first
-        vowel) can absorb a whole instrumental before the word. For each word longer than
-        :data:`REFINE_MIN_WORD_SECONDS`, a phone-level pass over its span finds its longest
-        phone; when that phone exceeds :data:`MAX_PHONE_SECONDS` and every phone before it is
-        squeezed to its minimum duration, the excess is taken as audio *before* the word and
-        the onset moves to the end of the excess. (A held note keeps its onset: the phones
-        before it are sung at normal length.)
-        """
-        cap = int(MAX_PHONE_SECONDS * HMM_FRAMES_PER_SECOND)
-        onsets: dict[int, int] = {}
-        for seg in segments:
-            if seg.n_frames < REFINE_MIN_WORD_SECONDS * HMM_FRAMES_PER_SECOND:
-                continue
-            chunk = run.pcm[seg.start_frame * BYTES_PER_FRAME : (seg.end_frame + 1) * BYTES_PER_FRAME]
-            realigned = self._realign_word(chunk, run.word_dict, seg.token)
-            if realigned is None:
-                continue
-            offset, phones = realigned
-            longest = max(range(len(phones)), key=phones.__getitem__)
-            squeezed_prefix = all(d <= SQUEEZE_FACTOR * MIN_FRAMES_PER_PHONE for d in phones[:longest])
-            if phones[longest] > cap and squeezed_prefix:
-                offset += phones[longest] - cap
-            if offset > 0:
-                onsets[seg.token] = seg.start_frame + offset
-        return onsets
-
-    def _realign_word(self, chunk: bytes, dict_path: Path, token: int) -> tuple[int, list[int]] | None:
-        """Word ``token`` force-aligned alone to ``chunk``: its start frame and phone durations."""
-        decoder = self._decoder(dict_path, UNPRUNED)
-        try:
-            decoder.set_align_text(f"w{token}")
-            decoder.start_utt()
-            decoder.process_raw(chunk, no_search=False, full_utt=True)
-            decoder.end_utt()
-            if decoder.hyp() is None:
-                return None
-            decoder.set_alignment()  # second, state-level pass over the same audio
-            decoder.start_utt()
-            decoder.process_raw(chunk, no_search=False, full_utt=True)
-            decoder.end_utt()  # (hyp() of the state-level search crashes pocketsphinx 5.0: not called)
-            alignment = decoder.get_alignment()
-            if alignment is None:
-                return None
-            found = []
-            for word in alignment:
-                if word.name.split("(")[0] == f"w{token}":
-                    found.append((word.start, [phone.duration for phone in word]))
-        except RuntimeError as e:
-            logger.debug("phone alignment of w%d failed: %s", token, e)
-            return None
-        return found[0] if len(found) == 1 else None
-
-    def _phone_loop_scores(self, pcm: bytes) -> np.ndarray | None:
-        """``(frames,)`` acoustic score per frame of the best free phone sequence over the song.
-
-        pocketsphinx's ``allphone`` search with the model's phone bigram: how well *any* speech
-        explains each frame. None when the model has no phone bigram or the pass fails.
-        """
-        if not self._phone_lm.is_file():
-            return None
-        o = self.options
-        config = self._ps.Config(
-            hmm=str(self._model_dir), allphone=str(self._phone_lm), lm=None, dict=None,
-            samprate=float(SAMPLE_RATE), beam=PHONE_LOOP_BEAM, pbeam=PHONE_LOOP_BEAM,
-            lw=PHONE_LOOP_LANGUAGE_WEIGHT, dither=o.dither, loglevel="FATAL", bestpath=False,
-        )
-        try:
-            decoder = self._ps.Decoder(config)
-            decoder.start_utt()
-            decoder.process_raw(pcm, no_search=False, full_utt=True)
-            decoder.end_utt()
-            scores = np.zeros(len(pcm) // BYTES_PER_FRAME + 1, dtype=np.float64)
-            for seg in decoder.seg():
-                scores[seg.start_frame : seg.end_frame + 1] = seg.ascore / (seg.end_frame - seg.start_frame + 1)
-        except RuntimeError as e:
-            logger.warning("hmm: phone-loop pass failed (%s); confidences from the alignment scores", e)
-            return None
-        return scores
-
-    def _timings(
-        self, segments: list[_Segment], onsets: dict[int, int], n_words: int, phone_loop: np.ndarray | None
-    ) -> list[WordTiming | None]:
-        pad = self.options.padding
-        confidences = _confidences(segments, phone_loop)
-        timings: list[WordTiming | None] = [None] * n_words
-        for seg, confidence in zip(segments, confidences):
-            start = onsets.get(seg.token, seg.start_frame) / HMM_FRAMES_PER_SECOND - pad
-            end = (seg.end_frame + 1) / HMM_FRAMES_PER_SECOND - pad
-            timings[seg.token] = WordTiming(start=max(0.0, start), end=max(0.0, end), confidence=confidence)
-        return timings
+    def _ci_columns(self, graph: WordGraph) -> np.ndarray:
+        return graph.selection.index_of(self._ci_senones)
 
 
-def _entry_segments(segs: Iterator, keys: list[str]) -> Iterator[_Segment]:
-    """pocketsphinx segments -> indices into ``keys`` (fillers, silences and sentence marks dropped)."""
-    index = {key: k for k, key in enumerate(keys)}
-    for seg in segs:
-        key = seg.word.split("(")[0]  # "w17(2)": alternative pronunciation of w17
-        if key in index:
-            yield _Segment(token=index[key], start_frame=seg.start_frame, end_frame=seg.end_frame, ascore=seg.ascore)
+def word_confidences(graph: WordGraph, final: _Pass, spans: Sequence[tuple[int, int] | None], scale: float,
+                     ci_columns: np.ndarray) -> list[float | None]:
+    """Per word: ``exp`` of the mean per-frame log-likelihood ratio of its aligned states against a free
+    loop of context-independent phones (the best CI senone of each frame), acoustic scale applied.
 
-
-def _confidences(segments: Sequence[_Segment], phone_loop: np.ndarray | None = None) -> list[float]:
-    """Per-word confidence in [0, 1], relative to the song.
-
-    With ``phone_loop`` (``(frames,)`` scores of a free phone loop): the mean over the word's
-    frames, i.e. how well *some* speech explains the audio the word was placed on; a word
-    pushed onto an instrumental scores low. Without: the word's own acoustic score per frame
-    (weak: stretched phones on steady instruments score well). Scores are log-likelihoods whose
-    level depends on the recording, so each word is compared with the song's median: logistic
-    of the robust z-score (median/MAD), shifted so a median word scores about 0.73 and clear
-    outliers approach 0.
+    A word placed on audio its phones do not explain (an instrumental, another line) scores far below
+    what any phone sequence reaches there: its ratio drops towards 0; a well-placed word stays near 1.
     """
-    if phone_loop is not None:
-        per_frame = np.array([phone_loop[s.start_frame : s.end_frame + 1].mean() for s in segments])
-    else:
-        per_frame = np.array([s.ascore / max(1, s.n_frames) for s in segments], dtype=np.float64)
-    median = float(np.median(per_frame))
-    mad = float(np.median(np.abs(per_frame - median))) * 1.4826 or 1.0
-    z = (per_frame - median) / mad
-    return [float(1.0 / (1.0 + math.exp(-(v + 1.0)))) for v in np.clip(z, -30, 30)]
+    states = final.result.states
+    frames = np.arange(len(states))
+    on_path = final.scores[frames, graph.hmm.emission[states]].astype(np.float32)
+    free_loop = final.scores[:, ci_columns].astype(np.float32).max(axis=1)
+    ratio = np.minimum(on_path - free_loop, 0.0) * scale
+    return [None if span is None else float(np.exp(ratio[span[0] : span[1]].mean())) for span in spans]
 
 
-def _diagnose(segments: Sequence[_Segment], pronunciations: list[list[tuple[str, ...]]]) -> dict:
-    """Song-level plausibility: words stretched over gaps, runs squeezed to minimum duration.
-
-    Both are the signature of a section-level jump: the decoder squeezes lyrics it could not
-    place (e.g. a chorus matched to the wrong repetition) and stretches a neighbour over the gap.
-    """
-    stretched = [s.token for s in segments if s.n_frames / HMM_FRAMES_PER_SECOND > MAX_PLAUSIBLE_WORD_SECONDS]
-    runs: list[list[int]] = []
-    current: list[int] = []
-    for s in segments:
-        minimum = MIN_FRAMES_PER_PHONE * min(len(p) for p in pronunciations[s.token])
-        if s.n_frames <= SQUEEZE_FACTOR * minimum:
-            current.append(s.token)
-            continue
-        if len(current) >= SQUEEZED_RUN_WORDS:
-            runs.append([current[0], current[-1]])
-        current = []
-    if len(current) >= SQUEEZED_RUN_WORDS:
-        runs.append([current[0], current[-1]])
-    durations = [s.n_frames / HMM_FRAMES_PER_SECOND for s in segments]
-    return {
-        "suspect_alignment": bool(stretched or runs),
-        "stretched_words": stretched,
-        "squeezed_runs": runs,
-        "max_word_seconds": round(max(durations), 2),
-        "median_word_seconds": round(float(np.median(durations)), 3),
-    }
+def _check_length(n_frames: int, prons: Sequence[Sequence[tuple[str, ...]]]) -> None:
+    needed = sum(MIN_FRAMES_PER_PHONE * min(len(v) for v in p) for p in prons)
+    if needed > n_frames:
+        raise AlignmentError(f"audio too short for the lyrics: {n_frames / 100:.1f} s of audio, {len(prons)} words "
+                             f"need at least {needed / 100:.1f} s")
 
 
-def _to_pcm16(audio: np.ndarray, padding: float) -> bytes:
-    """``(N,)`` float32 in [-1, 1] -> little-endian int16 bytes with ``padding`` s of silence each side."""
-    pad = np.zeros(int(round(padding * SAMPLE_RATE)), dtype=np.float32)
-    samples = np.concatenate([pad, np.asarray(audio, dtype=np.float32).reshape(-1), pad])
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+def _options_from(overrides: dict[str, Any]) -> HMMOptions:
+    """``HMMOptions`` from flat keywords, e.g. ``adaptation_iterations=0`` or ``silence_logp=-5``."""
+    graph_keys = {k: overrides.pop(k) for k in list(overrides) if k in GraphOptions.__dataclass_fields__}
+    adapt_keys = {k.removeprefix("adaptation_"): overrides.pop(k) for k in list(overrides)
+                  if k.startswith("adaptation_")}
+    options = HMMOptions(**overrides)
+    return replace(options, graph=replace(options.graph, **graph_keys),
+                   adaptation=replace(options.adaptation, **adapt_keys))
 
 
-def _read_dictionary(path: Path) -> dict[str, list[tuple[str, ...]]]:
-    """CMU-format dictionary (``word PH ON ES``, variants ``word(2)``) -> word -> variants."""
-    entries: dict[str, list[tuple[str, ...]]] = {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                fields = line.split()
-                if len(fields) < 2 or line.startswith(";;;"):
-                    continue
-                word = fields[0].split("(")[0]
-                phones = tuple(p for p in fields[1:] if not p.startswith("#"))
-                if all(p in ARPABET for p in phones):
-                    entries.setdefault(word, []).append(phones)
-    except OSError as e:
-        raise ModelError(f"{path}: cannot read pronunciation dictionary: {e}") from e
-    return entries
+class _Clock:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(self.laps.get(name, 0.0) + now - self._last, 4)
+        self._last = now
 
 
-def _write_dictionary(path: Path, entries: Sequence[tuple[str, Sequence[tuple[str, ...]]]]) -> None:
-    """CMU-format dictionary: each key with its variants (``key``, ``key(2)``, ...)."""
-    with open(path, "w", encoding="utf-8") as f:
-        for key, variants in entries:
-            for k, phones in enumerate(variants):
-                f.write(f"{key if k == 0 else f'{key}({k + 1})'} {' '.join(phones)}\n")
+def _sum_passes(passes: Sequence[_Pass]) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for p in passes:
+        for key, value in p.seconds.items():
+            total[key] = round(total.get(key, 0.0) + value, 4)
+    return total

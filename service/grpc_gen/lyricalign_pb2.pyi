@@ -7,20 +7,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AlignRequest(_message.Message):
-    __slots__ = ("audio", "lyrics", "language", "method", "format", "media_type")
+    __slots__ = ("audio", "lyrics", "language", "method", "format", "media_type", "adaptation")
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     LYRICS_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ADAPTATION_FIELD_NUMBER: _ClassVar[int]
     audio: bytes
     lyrics: str
     language: str
     method: str
     format: str
     media_type: str
-    def __init__(self, audio: _Optional[bytes] = ..., lyrics: _Optional[str] = ..., language: _Optional[str] = ..., method: _Optional[str] = ..., format: _Optional[str] = ..., media_type: _Optional[str] = ...) -> None: ...
+    adaptation: int
+    def __init__(self, audio: _Optional[bytes] = ..., lyrics: _Optional[str] = ..., language: _Optional[str] = ..., method: _Optional[str] = ..., format: _Optional[str] = ..., media_type: _Optional[str] = ..., adaptation: _Optional[int] = ...) -> None: ...
 
 class Word(_message.Message):
     __slots__ = ("text", "start", "end", "confidence", "line", "interpolated")

@@ -1,0 +1,1 @@
+"""Acoustic models: pocketsphinx model files, the MFCC front end, ONNX senone scoring."""

@@ -1,0 +1,174 @@
+"""Per-song unsupervised adaptation: a diagonal MLLR transform of the Gaussian means, fitted to the
+song from its own first-pass alignment, then the song aligned again.
+
+The pretrained model was trained on read speech; a song's "silence" is loud accompaniment and its
+vowels are sung. From the Viterbi path, each frame's state gives its senone; within that senone's
+mixture the Gaussians share the frame by posterior. For every regression class (vowel codebooks,
+the other phones' codebooks, SIL: defined by the model's phone set) and every feature dimension,
+``mu' = a * mu + b`` is the closed-form maximum-likelihood fit (a 2 x 2 weighted least-squares
+system per dimension, variances unchanged). Transformed means go to the same ONNX scorer as
+inputs, so adapted re-scoring is the same batchable call as the first pass.
+
+EM cannot lower the likelihood of the path it was fitted on, so the next Viterbi path scores at
+least as well under the new model; a pass that scores worse (possible only through the small
+ridge toward the identity) is discarded. Measured variants: docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from .scorer import MeanTransform
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..align.hmm_graph import WordGraph
+    from .checkpoint import AcousticCheckpoint
+
+logger = logging.getLogger(__name__)
+
+VOWELS = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split())
+SILENCE = "SIL"
+CLASS_NAMES = ("vowel", "other", "silence")
+STATS_BLOCK_FRAMES = 2048
+RIDGE = 1e-3  # pull toward the identity, relative to each system's diagonal: keeps sparse classes sane
+
+
+@dataclass(frozen=True)
+class AdaptationOptions:
+    """``iterations`` re-estimations (0: off), over the regression ``classes`` (others keep the identity)."""
+
+    iterations: int = 1
+    classes: tuple[str, ...] = CLASS_NAMES
+    min_frames: int = 100  # a class seen on fewer frames keeps the identity
+
+    def __post_init__(self) -> None:
+        if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or not 0 <= self.iterations <= 5:
+            raise ValueError(f"adaptation iterations must be an integer in [0, 5], got {self.iterations!r}")
+        unknown = set(self.classes) - set(CLASS_NAMES)
+        if unknown or not self.classes:
+            raise ValueError(f"adaptation classes must be among {', '.join(CLASS_NAMES)}, got {self.classes!r}")
+        if self.min_frames < 1:
+            raise ValueError(f"min_frames must be >= 1, got {self.min_frames}")
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """Zeroth and first order Gaussian occupancies: ``count (C, K, G)``, ``total (C, K, G, d)``."""
+
+    count: np.ndarray
+    total: np.ndarray
+
+
+@dataclass
+class Adapted:
+    final_pass: Any  # the engine's pass record of the final alignment
+    passes: list[Any]
+    transform: MeanTransform
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def codebook_classes(phones: tuple[str, ...]) -> np.ndarray:
+    """``(C,)`` regression class (index into :data:`CLASS_NAMES`) of each codebook (= CI phone)."""
+    return np.array([0 if p in VOWELS else 2 if p == SILENCE else 1 for p in phones], dtype=np.int64)
+
+
+def accumulate(features: np.ndarray, senones: np.ndarray, senone_codebook: np.ndarray, means: np.ndarray,
+               variances: np.ndarray, log_weights: np.ndarray, transform: MeanTransform | None = None) -> Statistics:
+    """Occupancies of every Gaussian given each frame's senone (``senones`` ``(T,)``, the path's).
+
+    Posteriors within the senone's mixture use the current (transformed) means.
+    """
+    n_books, n_streams, n_dens, dim = means.shape
+    adapted = means if transform is None else (
+        means * transform.scale.reshape(n_books, n_streams, 1, dim) + transform.bias.reshape(n_books, n_streams, 1, dim))
+    count = np.zeros((n_books, n_streams, n_dens))
+    total = np.zeros((n_books, n_streams, n_dens, dim))
+    x_all = features.reshape(len(features), n_streams, dim).astype(np.float64)
+    books_all = senone_codebook[senones]
+    for start in range(0, len(features), STATS_BLOCK_FRAMES):
+        x, books = x_all[start : start + STATS_BLOCK_FRAMES], books_all[start : start + STATS_BLOCK_FRAMES]
+        sen = senones[start : start + STATS_BLOCK_FRAMES]
+        mu, var = adapted[books], variances[books].astype(np.float64)  # (B, K, G, d)
+        ll = -0.5 * np.sum(np.log(var) + (x[:, :, None, :] - mu) ** 2 / var, axis=-1) + log_weights[sen]
+        post = np.exp(ll - ll.max(axis=-1, keepdims=True))
+        post /= post.sum(axis=-1, keepdims=True)  # (B, K, G)
+        for book in np.unique(books):
+            rows = books == book
+            count[book] += post[rows].sum(axis=0)
+            total[book] += np.einsum("bkg,bkd->kgd", post[rows], x[rows])
+    return Statistics(count=count, total=total)
+
+
+def estimate(stats: Statistics, means: np.ndarray, variances: np.ndarray, classes: np.ndarray,
+             options: AdaptationOptions) -> tuple[MeanTransform, dict[str, Any]]:
+    """Closed-form diagonal MLLR ``(a, b)`` per class, stream and dimension, expanded to every codebook."""
+    n_books, n_streams, _, dim = means.shape
+    scale = np.ones((n_books, n_streams, dim))
+    bias = np.zeros((n_books, n_streams, dim))
+    report: dict[str, Any] = {}
+    precision = 1.0 / variances.astype(np.float64)
+    for index, name in enumerate(CLASS_NAMES):
+        books = np.flatnonzero(classes == index)
+        frames = float(stats.count[books, 0].sum())
+        if name not in options.classes or frames < options.min_frames:
+            report[name] = {"frames": round(frames, 1), "adapted": False}
+            continue
+        a, b = _solve(stats.count[books], stats.total[books], means[books].astype(np.float64), precision[books])
+        scale[books], bias[books] = a, b
+        report[name] = {"frames": round(frames, 1), "adapted": True, "mean_scale": round(float(a.mean()), 4),
+                        "c0_bias": round(float(b[0, 0]), 4)}
+    flat = (n_books, n_streams * dim)
+    return MeanTransform(scale.reshape(flat).astype(np.float32), bias.reshape(flat).astype(np.float32)), report
+
+
+def _solve(count, total, mu, precision) -> tuple[np.ndarray, np.ndarray]:
+    """Per stream and dimension: minimise sum_g prec * sum_t gamma (x - a mu - b)^2 (+ a small ridge to (1, 0))."""
+    n = count[..., None]  # (c, K, G, 1)
+    a11 = np.sum(precision * n * mu**2, axis=(0, 2))  # (K, d)
+    a12 = np.sum(precision * n * mu, axis=(0, 2))
+    a22 = np.sum(precision * n, axis=(0, 2))
+    r1 = np.sum(precision * mu * total, axis=(0, 2))
+    r2 = np.sum(precision * total, axis=(0, 2))
+    ridge1, ridge2 = RIDGE * a11 + 1e-9, RIDGE * a22 + 1e-9
+    a11, a22, r1 = a11 + ridge1, a22 + ridge2, r1 + ridge1  # prior (a, b) = (1, 0)
+    det = a11 * a22 - a12**2
+    a = (r1 * a22 - a12 * r2) / det
+    b = (a11 * r2 - a12 * r1) / det
+    return a, b
+
+
+def adapt(first_pass: Any, graph: "WordGraph", features: np.ndarray, checkpoint: "AcousticCheckpoint",
+          options: AdaptationOptions, rescore: Callable[[MeanTransform, tuple[float, float]], Any]) -> Adapted:
+    """Re-estimate the transform ``options.iterations`` times from each pass's path and re-align.
+
+    ``rescore(transform, progress_span)`` runs one scoring + Viterbi pass and returns the engine's pass
+    record (``.result.states``, ``.result.score``).
+    """
+    identity = MeanTransform.identity(checkpoint.n_codebooks, features.shape[1])
+    done = Adapted(final_pass=first_pass, passes=[first_pass], transform=identity,
+                   report={"iterations": 0, "first_pass_score": round(first_pass.result.score, 2)})
+    if options.iterations == 0:
+        return done
+    gaussians = checkpoint.gaussians
+    classes = codebook_classes(checkpoint.definition.phones)
+    current, transform = first_pass, identity
+    for iteration in range(options.iterations):
+        stats = accumulate(features, graph.senone[current.result.states], checkpoint.definition.senone_codebook,
+                           gaussians.means, gaussians.variances, gaussians.log_weights, transform)
+        candidate, per_class = estimate(stats, gaussians.means, gaussians.variances, classes, options)
+        start = 0.45 + 0.5 * iteration / options.iterations
+        new_pass = rescore(candidate, (start, start + 0.5 / options.iterations))
+        done.passes.append(new_pass)
+        if new_pass.result.score < current.result.score:
+            logger.warning("adaptation iteration %d lowered the path score (%.1f < %.1f): kept the previous pass",
+                           iteration + 1, new_pass.result.score, current.result.score)
+            break
+        current, transform = new_pass, candidate
+        done.report.update(iterations=iteration + 1, classes=per_class)
+    done.final_pass, done.transform = current, transform
+    done.report["final_pass_score"] = round(current.result.score, 2)
+    return done

@@ -1,0 +1,599 @@
+"""The Sphinx MFCC front end, computed the way pocketsphinx computes it for its en-us model.
+
+The ONNX senone scorer is trained on, and scores, the very features pocketsphinx's decoder feeds its
+en-us acoustic model, so this module re-implements pocketsphinx 5's float build of ``src/fe`` and
+``src/feat`` (``feat.params``: ``-lowerf 130 -upperf 6800 -nfilt 25 -transform dct -lifter 22
+-feat 1s_c_d_dd -agc none -cmn batch -varnorm no -remove_noise yes``), vectorised with numpy:
+
+1. **Quantise**: pocketsphinx reads int16 PCM, so float audio in [-1, 1] becomes
+   ``clip(rint(audio * 32768), -32768, 32767)``. Optional dither (pocketsphinx's ``-dither``, off by
+   default there and here) adds 1 to a sample with probability 1/4, drawn from the same MT19937 as
+   pocketsphinx's ``s3_rand_int31`` seeded with ``seed`` (one draw per sample, in order; pocketsphinx
+   re-draws for the final partial frame, which we do not).
+2. **Pre-emphasis** ``y[n] = x[n] - alpha * x[n-1]`` with ``x[-1] = 0`` (``fe_pre_emphasis_int16``
+   keeps the prior across frames, which makes it this global filter).
+3. **Frames** of 410 samples every 160 (``frame_size = int(wlen * rate + 0.5)``,
+   ``frame_shift = int(rate / frate + 0.5)``), symmetric Hamming window, zero-padded to ``n_fft``.
+   Frame ``t`` starts at sample ``t * shift``, i.e. at ``t / frame_rate`` seconds: the time
+   pocketsphinx reports for segment boundaries. After the last full frame pocketsphinx's
+   ``fe_end_utt`` emits one more, shorter frame from the leftover samples (zero-padded): see
+   :func:`frame_count`.
+4. **Power spectrum** ``|rfft|^2`` (bins 0..n_fft/2), **mel filterbank** of 25 triangles between
+   130 and 6800 Hz, edges rounded to FFT bins, unit area (``fe_build_melfilters``, in float32 as
+   pocketsphinx builds it).
+5. **Noise removal** (``fe_noise.c``): smoothed power, lower-envelope noise and floor trackers,
+   temporal masking, a gain in [1/20, 20] smoothed over +-4 filters, applied to the mel energies.
+   This is a recurrence over frames, the only part that loops in Python (over frames, vectorised
+   over the 25 filters); its state is carried across chunks.
+6. ``log(mel + 1e-4)`` (the floor keeps digital silence finite), **DCT-II** with the unitary scale
+   (``-transform dct``: ``c0 = sqrt(1/N) sum``, ``ci = sqrt(2/N) sum cos(pi i (j + 0.5) / N)``),
+   accumulated in float32 like pocketsphinx's ``mfcc_t``, then the sine **lifter** 22.
+7. :func:`features`: **batch CMN** (``cmn.c``: subtract the mean of the frames whose c0 >= 0) and
+   **1s_c_d_dd** (``feat.c``): ``[c, c[t+2] - c[t-2], (c[t+3] - c[t-1]) - (c[t+1] - c[t-3])]`` with
+   the first and last frames replicated 3 times at the edges, giving ``(T, 39)``.
+
+The signal is processed ``_CHUNK_FRAMES`` frames at a time (about 8 MB of FFT scratch per chunk), so
+a 20-minute song needs memory for its input and its (T, 39) output, not for its spectrogram. Every
+per-frame step is independent of the chunk boundaries, so chunked output equals unchunked output
+bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+_CHUNK_FRAMES = 4096  # frames per FFT chunk: 4096 x 257 complex128 ~ 17 MB transient
+_NOISE_BLOCK_FRAMES = 16 * 1024  # frames per noise-removal block (its own arrays: ~3 MB each)
+_LOG_FLOOR = 1e-4  # fe_sigproc.c LOG_FLOOR, added to the mel energies before the log
+_DELTA_WINDOW = 2  # feat.c FEAT_DCEP_WIN; 1s_c_d_dd needs DCEP_WIN + 1 frames either side
+_FEATURE_WINDOW = _DELTA_WINDOW + 1
+
+# fe_noise.c constants
+_SMOOTH_WINDOW = 4
+_LAMBDA_POWER = 0.7
+_LAMBDA_A = 0.995
+_LAMBDA_B = 0.5
+_LAMBDA_T = 0.85
+_MU_T = 0.2
+_MAX_GAIN = 20.0
+
+# feat.params keys we honour and the only values we implement, for from_feature_params
+_FIXED_PARAMS = {
+    "-transform": "dct",
+    "-feat": "1s_c_d_dd",
+    "-agc": "none",
+    "-varnorm": "no",
+}
+_IGNORED_PARAMS = {"-svspec", "-model"}  # decoder-side (subvector quantisation, model type)
+_YES = {"yes", "true", "1"}
+_NO = {"no", "false", "0"}
+
+
+def _mel_filters(options: "FrontEndOptions") -> list[tuple[int, np.ndarray]]:
+    """fe_build_melfilters in float32: per filter its first FFT bin and its weights ``(width,)`` float32.
+
+    Triangles equally spaced on the mel scale ``2595 log10(1 + f / 700)`` between lower_hz and
+    upper_hz, their edges rounded to FFT bins, normalised to unit area; the Nyquist bin is never used.
+    """
+    f32 = np.float32
+    rate, n_fft = f32(options.sample_rate), options.n_fft
+
+    def mel(hz: np.float32) -> np.float32:
+        return f32(2595.0 * math.log10(1.0 + float(hz) / 700.0))
+
+    def melinv(m: np.float32) -> np.float32:
+        return f32(700.0 * (10.0 ** (float(m) / 2595.0) - 1.0))
+
+    melmin, melmax = mel(f32(options.lower_hz)), mel(f32(options.upper_hz))
+    melbw = f32((melmax - melmin) / f32(options.n_mels + 1))
+    fftfreq = f32(rate / f32(n_fft))
+    filters = []
+    for i in range(options.n_mels):
+        edges = []
+        for j in range(3):
+            hz = melinv(f32(f32(f32(i + j) * melbw) + melmin))
+            edges.append(f32(f32(int(float(hz / fftfreq) + 0.5)) * fftfreq))
+        left, centre, right = edges
+        if not left < centre < right:
+            raise ValueError(
+                f"mel filter {i} collapses to {float(left)}-{float(centre)}-{float(right)} Hz: "
+                f"{options.n_mels} filters are too many for n_fft {n_fft} between "
+                f"{options.lower_hz} and {options.upper_hz} Hz"
+            )
+        bins = []
+        for k in range(n_fft // 2 + 1):
+            hz = f32(f32(k) * fftfreq)
+            if hz < left:
+                continue
+            if hz > right or k == n_fft // 2:
+                break
+            bins.append(k)
+        weights = []
+        for k in bins:
+            hz = f32(f32(k) * fftfreq)
+            lo = f32(f32(hz - left) / f32(centre - left))
+            hi = f32(f32(right - hz) / f32(right - centre))
+            area = f32(f32(2) / f32(right - left))
+            lo, hi = f32(lo * area), f32(hi * area)
+            weights.append(min(lo, hi))
+        filters.append((bins[0], np.array(weights, dtype=np.float32)))
+    return filters
+
+
+@dataclass(frozen=True)
+class FrontEndOptions:
+    """Front-end parameters; the defaults are pocketsphinx's en-us model (feat.params + pocketsphinx defaults).
+
+    ``window_seconds`` is pocketsphinx's ``-wlen`` (0.025625 s = 410 samples at 16 kHz), ``dither`` its
+    ``-dither`` (default off in pocketsphinx 5), ``seed`` the dither seed (pocketsphinx's default -1
+    means "pick one from the clock", which is not reproducible, so we fix one).
+    """
+
+    sample_rate: int = 16000
+    frame_rate: int = 100
+    window_seconds: float = 0.025625
+    n_fft: int = 512
+    n_mels: int = 25
+    lower_hz: float = 130.0
+    upper_hz: float = 6800.0
+    n_cepstra: int = 13
+    lifter: int = 22
+    preemphasis: float = 0.97
+    dither: bool = False
+    seed: int = 1
+    remove_noise: bool = True
+    cmn: str = "batch"  # "batch" or "none"
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("sample_rate", "frame_rate", "n_fft", "n_mels", "n_cepstra", "lifter", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                problems.append(f"{name} must be an integer, got {value!r}")
+        for name in ("dither", "remove_noise"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                problems.append(f"{name} must be a bool, got {getattr(self, name)!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        if self.sample_rate <= 0 or self.frame_rate <= 0:
+            problems.append("sample_rate and frame_rate must be positive")
+        elif self.frame_rate > self.sample_rate:
+            problems.append("frame_rate cannot exceed sample_rate")
+        if self.n_fft <= 0 or self.n_fft & (self.n_fft - 1):
+            problems.append(f"n_fft must be a positive power of 2, got {self.n_fft}")
+        if not problems:
+            shift, size = self.frame_shift, self.frame_size
+            if shift < 2 or size < shift:
+                problems.append(f"window ({size} samples) must be at least the frame shift ({shift} samples, >= 2)")
+            if size > self.n_fft:
+                problems.append(f"window ({size} samples) exceeds n_fft {self.n_fft}")
+        if not 0.0 <= self.lower_hz < self.upper_hz <= self.sample_rate / 2 + 1.0:
+            problems.append(f"need 0 <= lower_hz < upper_hz <= sample_rate / 2, got {self.lower_hz}, {self.upper_hz}")
+        if self.n_mels < 1 or not 1 <= self.n_cepstra <= self.n_mels:
+            problems.append(f"need 1 <= n_cepstra <= n_mels, got {self.n_cepstra}, {self.n_mels}")
+        if self.lifter < 0:
+            problems.append(f"lifter must be >= 0, got {self.lifter}")
+        if not 0.0 <= self.preemphasis < 1.0:
+            problems.append(f"preemphasis must be in [0, 1), got {self.preemphasis}")
+        if self.cmn not in ("batch", "none"):
+            problems.append(f"cmn must be 'batch' or 'none', got {self.cmn!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        _mel_filters(self)  # raises if the filterbank is degenerate (a triangle narrower than 2 bins)
+
+    @property
+    def frame_shift(self) -> int:
+        """Samples between frame starts (pocketsphinx: ``int(rate / frate + 0.5)``)."""
+        return int(np.float32(self.sample_rate) / self.frame_rate + 0.5)
+
+    @property
+    def frame_size(self) -> int:
+        """Samples per analysis window (pocketsphinx: ``int(wlen * rate + 0.5)`` in float32)."""
+        return int(float(np.float32(self.window_seconds) * np.float32(self.sample_rate)) + 0.5)
+
+    @classmethod
+    def from_feature_params(cls, params: dict[str, str]) -> "FrontEndOptions":
+        """Options from a model's ``feat.params`` (keys like ``"-lowerf"``, values as strings).
+
+        Keys not given keep pocketsphinx's defaults. Raises ValueError naming every key whose value
+        this front end does not implement (``-transform legacy``, ``-cmn live``, ``-agc max``, ...)
+        or that it does not know.
+        """
+        numeric = {
+            "-samprate": ("sample_rate", float),
+            "-frate": ("frame_rate", int),
+            "-wlen": ("window_seconds", float),
+            "-nfft": ("n_fft", int),
+            "-nfilt": ("n_mels", int),
+            "-lowerf": ("lower_hz", float),
+            "-upperf": ("upper_hz", float),
+            "-ncep": ("n_cepstra", int),
+            "-lifter": ("lifter", int),
+            "-alpha": ("preemphasis", float),
+            "-seed": ("seed", int),
+        }
+        values: dict[str, object] = {}
+        bad: list[str] = []
+        for key, raw in params.items():
+            text = str(raw).strip()
+            if key in numeric:
+                name, kind = numeric[key]
+                try:
+                    number = kind(text)
+                except ValueError:
+                    bad.append(f"{key} {text}")
+                    continue
+                if name == "sample_rate":
+                    if number != int(number):
+                        bad.append(f"{key} {text}")
+                        continue
+                    number = int(number)
+                values[name] = number
+            elif key in ("-dither", "-remove_noise"):
+                if text.lower() not in _YES | _NO:
+                    bad.append(f"{key} {text}")
+                    continue
+                values[key[1:]] = text.lower() in _YES
+            elif key == "-cmn":
+                if text not in ("batch", "none"):
+                    bad.append(f"{key} {text}")
+                    continue
+                values["cmn"] = text
+            elif key in _FIXED_PARAMS:
+                if text != _FIXED_PARAMS[key]:
+                    bad.append(f"{key} {text}")
+            elif key in _IGNORED_PARAMS:
+                continue
+            else:
+                bad.append(f"{key} {text} (unknown parameter)")
+        if bad:
+            raise ValueError("unsupported front-end parameters: " + ", ".join(bad))
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def frame_count(n_samples: int, options: FrontEndOptions = FrontEndOptions()) -> int:
+    """Frames pocketsphinx makes from ``n_samples`` samples in one utterance.
+
+    ``fe_process_frames`` makes ``1 + (n - size) // shift`` full frames and ``fe_end_utt`` one more
+    from the leftover samples (there always are some, since size > shift); fewer samples than one
+    window make that single partial frame; none make none. Frame ``t`` starts at ``t * shift``.
+    """
+    if n_samples < 0:
+        raise ValueError(f"n_samples must be >= 0, got {n_samples}")
+    if n_samples == 0:
+        return 0
+    size, shift = options.frame_size, options.frame_shift
+    if n_samples < size:
+        return 1
+    return 2 + (n_samples - size) // shift
+
+
+def frame_times(n_frames: int, options: FrontEndOptions = FrontEndOptions()) -> np.ndarray:
+    """``(n_frames,)`` float64 start time in seconds of each frame: ``t * shift / rate`` (= t / frame_rate)."""
+    return np.arange(n_frames, dtype=np.float64) * (options.frame_shift / options.sample_rate)
+
+
+def cepstra(audio: np.ndarray, options: FrontEndOptions = FrontEndOptions()) -> np.ndarray:
+    """MFCCs of ``audio`` before CMN.
+
+    Args:
+        audio: ``(N,)`` float samples in [-1, 1] at ``options.sample_rate`` (scaled by 32768 to the
+            int16 values pocketsphinx reads; values beyond +-1 clip).
+    Returns:
+        ``(T, n_cepstra)`` float32, ``T = frame_count(N, options)``; frame t starts at t / frame_rate s.
+    """
+    return _cepstra(audio, options, _CHUNK_FRAMES)
+
+
+def features(audio: np.ndarray, options: FrontEndOptions = FrontEndOptions()) -> np.ndarray:
+    """``(T, 3 * n_cepstra)`` float32 1s_c_d_dd features: :func:`cepstra`, then CMN (``options.cmn``), then deltas."""
+    cep = cepstra(audio, options)
+    if options.cmn == "batch":
+        cep = cep - cmn_mean(cep)
+    return dynamic_features(cep)
+
+
+def cmn_mean(cep: np.ndarray) -> np.ndarray:
+    """``(n_cepstra,)`` float32 batch-CMN mean of ``(T, n_cepstra)`` cepstra.
+
+    As ``cmn.c``: the mean over frames whose c0 >= 0 (lower-energy frames are skipped). If no frame
+    qualifies (pocketsphinx would divide by zero), the mean is zero, i.e. nothing is subtracted.
+    """
+    cep = np.asarray(cep, dtype=np.float32)
+    if cep.ndim != 2:
+        raise ValueError(f"cepstra must be (T, n_cepstra), got shape {cep.shape}")
+    kept = cep[cep[:, 0] >= 0]
+    if len(kept) == 0:
+        return np.zeros(cep.shape[1], dtype=np.float32)
+    return (kept.sum(axis=0, dtype=np.float64) / len(kept)).astype(np.float32)
+
+
+def dynamic_features(cep: np.ndarray) -> np.ndarray:
+    """1s_c_d_dd: ``(T, D)`` cepstra -> ``(T, 3D)`` float32 ``[c, delta, double delta]``.
+
+    ``delta[t] = c[t+2] - c[t-2]``, ``ddelta[t] = (c[t+3] - c[t-1]) - (c[t+1] - c[t-3])``, where frames
+    before the first / after the last are copies of the first / last (``feat_s2mfc2feat_live``).
+    """
+    cep = np.asarray(cep, dtype=np.float32)
+    if cep.ndim != 2:
+        raise ValueError(f"cepstra must be (T, D), got shape {cep.shape}")
+    n = len(cep)
+    if n == 0:
+        return np.zeros((0, 3 * cep.shape[1]), dtype=np.float32)
+    w = _FEATURE_WINDOW
+    padded = np.concatenate([np.repeat(cep[:1], w, axis=0), cep, np.repeat(cep[-1:], w, axis=0)])
+
+    def at(offset: int) -> np.ndarray:  # c[t + offset] for t in 0..n-1
+        return padded[w + offset : w + offset + n]
+
+    delta = at(2) - at(-2)
+    ddelta = (at(3) - at(-1)) - (at(1) - at(-3))
+    return np.concatenate([cep, delta, ddelta], axis=1)
+
+
+# --- the per-chunk pipeline ---------------------------------------------------------------------
+
+
+def _cepstra(audio: np.ndarray, options: FrontEndOptions, chunk_frames: int) -> np.ndarray:
+    """:func:`cepstra` with an explicit chunk size (frames per FFT batch), so tests can vary it."""
+    audio = _validated(audio)
+    n = len(audio)
+    n_frames = frame_count(n, options)
+    out = np.empty((n_frames, options.n_cepstra), dtype=np.float32)
+    if n_frames == 0:
+        return out
+    tables = _tables(options)
+    dither = _dither_bits(n, options.seed) if options.dither else None
+    noise = _NoiseRemover(options.n_mels) if options.remove_noise else None
+    for block in range(0, n_frames, _NOISE_BLOCK_FRAMES):
+        block_end = min(block + _NOISE_BLOCK_FRAMES, n_frames)
+        mel = np.empty((block_end - block, options.n_mels))
+        for first in range(block, block_end, chunk_frames):
+            last = min(first + chunk_frames, block_end)
+            mel[first - block : last - block] = _chunk_mel(audio, first, last, options, tables, dither)
+        if noise is not None:
+            noise.apply(mel)
+        out[block:block_end] = _mel_to_cepstra(mel, tables)
+    return out
+
+
+def _chunk_mel(
+    audio: np.ndarray, first: int, last: int, options: FrontEndOptions, tables: "_Tables", dither: np.ndarray | None
+) -> np.ndarray:
+    """``(last - first, n_mels)`` mel energies of frames first..last-1 (each row independent of the others)."""
+    n, shift, size = len(audio), options.frame_shift, options.frame_size
+    # samples [first*shift - 1, (last-1)*shift + size): one before for the pre-emphasis prior
+    lo, hi = first * shift, (last - 1) * shift + size
+    x = _int16_samples(audio, max(lo - 1, 0), min(hi, n), dither)
+    if lo == 0:
+        x = np.concatenate([[0.0], x])  # pocketsphinx's initial prior is 0
+    y = x[1:] - tables.alpha * x[:-1]
+    if len(y) < hi - lo:  # the final partial frame is zero-padded
+        y = np.concatenate([y, np.zeros(hi - lo - len(y))])
+    return _mel_energies(y, last - first, options, tables)
+
+
+def _validated(audio: np.ndarray) -> np.ndarray:
+    audio = np.asarray(audio)
+    if audio.ndim != 1:
+        raise ValueError(f"audio must be 1-D (N,), got shape {audio.shape}")
+    if not np.issubdtype(audio.dtype, np.floating):
+        raise ValueError(f"audio must be float samples in [-1, 1], got dtype {audio.dtype}")
+    if not np.all(np.isfinite(audio)):
+        raise ValueError("audio contains NaN or infinite samples")
+    return audio
+
+
+def _int16_samples(audio: np.ndarray, start: int, stop: int, dither: np.ndarray | None) -> np.ndarray:
+    """float64 copies of the int16 values pocketsphinx would read for ``audio[start:stop]``."""
+    pcm = np.clip(np.rint(audio[start:stop].astype(np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+    if dither is not None:
+        pcm += dither[start:stop]  # int16 arithmetic: wraps at 32767 exactly as pocketsphinx's does
+    return pcm.astype(np.float64)
+
+
+def _dither_bits(n: int, seed: int) -> np.ndarray:
+    """``(n,)`` int16 0/1: ``genrand_int31() % 4 == 0`` per sample from MT19937 ``init_genrand(seed)``."""
+    generator = np.random.RandomState(seed & 0xFFFFFFFF).get_state(legacy=False)  # init_genrand seeding
+    bitgen = np.random.MT19937()
+    bitgen.state = generator
+    bits = np.empty(n, dtype=np.int16)
+    block = 1 << 20
+    for start in range(0, n, block):
+        raw = bitgen.random_raw(min(block, n - start))
+        bits[start : start + len(raw)] = ((raw >> np.uint64(1)) % np.uint64(4)) == 0
+    return bits
+
+
+def _mel_energies(y: np.ndarray, n_frames: int, options: FrontEndOptions, tables: "_Tables") -> np.ndarray:
+    """Pre-emphasised samples ``(shift*(n-1) + size,)`` -> ``(n, n_mels)`` float64 mel energies."""
+    size = options.frame_size
+    frames = np.lib.stride_tricks.sliding_window_view(y, size)[:: options.frame_shift][:n_frames]
+    padded = np.zeros((n_frames, options.n_fft), dtype=np.float64)
+    np.multiply(frames, tables.window, out=padded[:, :size])
+    spectrum = np.fft.rfft(padded, axis=1)
+    power = spectrum.real**2 + spectrum.imag**2  # (n, n_fft/2 + 1)
+    mel = np.empty((n_frames, options.n_mels), dtype=np.float64)
+    for i, (start, coeffs) in enumerate(tables.filters):
+        # row-wise reduce: independent of how many frames are in the chunk
+        mel[:, i] = (power[:, start : start + len(coeffs)] * coeffs).sum(axis=1)
+    return mel
+
+
+def _mel_to_cepstra(mel: np.ndarray, tables: "_Tables") -> np.ndarray:
+    """``(n, n_mels)`` energies -> ``(n, n_cepstra)`` float32 liftered DCT-II of their log.
+
+    Accumulates filter by filter into float32, as ``fe_dct2`` does into its ``mfcc_t`` output.
+    """
+    logmel = np.log(mel + _LOG_FLOOR)
+    cosines = tables.cosines.astype(np.float64)  # (n_cepstra, n_mels), float32 values
+    acc = np.zeros((len(logmel), cosines.shape[0]), dtype=np.float32)
+    for j in range(logmel.shape[1]):
+        acc = (acc + logmel[:, j : j + 1] * cosines[:, j]).astype(np.float32)
+    acc *= tables.dct_scale
+    if tables.lifter is not None:
+        acc *= tables.lifter
+    return acc
+
+
+class _NoiseRemover:
+    """fe_noise.c's spectral subtraction over consecutive blocks of frames, state kept between blocks.
+
+    Per filter: smoothed power ``P`` (``0.7 P + 0.3 m``); noise ``N`` and floor ``F`` track lower
+    envelopes of ``P`` and of the signal ``S = max(P - N, 1)`` (rise with 0.995, fall with 0.5);
+    ``S`` is masked by a peak decaying with 0.85 and floored at ``F``; the gain ``S / P`` clipped to
+    [1/20, 20] is averaged over +-4 filters and multiplies the mel energies. The first frame sets
+    ``P = m, N = F = m / 20, peak = 0``. The recurrences run through :func:`_scan`, so the results
+    are those of the frame-by-frame loop, bit for bit, but mostly computed in parallel.
+    """
+
+    def __init__(self, n_mels: int) -> None:
+        self.power: np.ndarray | None = None  # (n_mels,) states after the last frame seen
+        self.noise = np.zeros(n_mels)
+        self.floor = np.zeros(n_mels)
+        self.peak = np.zeros(n_mels)
+        # filters lo..hi-1 whose gains fe_weight_smooth averages for each filter
+        self.windows = [
+            (max(i - _SMOOTH_WINDOW, 0), min(i + _SMOOTH_WINDOW, n_mels - 1) + 1) for i in range(n_mels)
+        ]
+
+    def apply(self, mel: np.ndarray) -> None:
+        """Scale ``(n, n_mels)`` float64 ``mel`` (consecutive frames) in place by the noise gains."""
+        if len(mel) == 0:
+            return
+        if self.power is None:
+            self.power = mel[0].copy()
+            self.noise = mel[0] / _MAX_GAIN
+            self.floor = mel[0] / _MAX_GAIN
+        power = _scan(_smooth_power, mel, self.power)
+        noise = _scan(_lower_envelope, power, self.noise)
+        signal = np.maximum(power - noise, 1.0)
+        floor = _scan(_lower_envelope, signal, self.floor)
+        peak = _scan(_decaying_peak, signal, self.peak)
+        decayed = np.concatenate([self.peak[None], peak[:-1]]) * _LAMBDA_T  # fe_temp_masking's peak *= lambda_t
+        masked = np.where(signal < _LAMBDA_T * decayed, decayed * _MU_T, signal)
+        self.power, self.noise, self.floor, self.peak = power[-1], noise[-1], floor[-1], peak[-1]
+        signal = np.maximum(masked, floor)
+        with np.errstate(divide="ignore", invalid="ignore"):  # P == 0 takes the other branch
+            gain = np.where(signal < _MAX_GAIN * power, signal / power, _MAX_GAIN)
+        gain = np.maximum(gain, 1.0 / _MAX_GAIN)
+        for i, (lo, hi) in enumerate(self.windows):  # row-wise sums: independent of the block size
+            mel[:, i] *= gain[:, lo:hi].sum(axis=1) / (hi - lo)
+
+
+def _smooth_power(power: np.ndarray, mel: np.ndarray) -> np.ndarray:
+    return _LAMBDA_POWER * power + (1.0 - _LAMBDA_POWER) * mel
+
+
+def _lower_envelope(floor: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """fe_lower_envelope: follow ``x`` up slowly (0.995) and down fast (0.5)."""
+    rising = _LAMBDA_A * floor + (1.0 - _LAMBDA_A) * x
+    falling = _LAMBDA_B * floor + (1.0 - _LAMBDA_B) * x
+    return np.where(x >= floor, rising, falling)
+
+
+def _decaying_peak(peak: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """fe_temp_masking's peak: decay by 0.85 per frame, jump up to ``x``."""
+    return np.maximum(peak * _LAMBDA_T, x)
+
+
+_SCAN_SEGMENT = 1024  # frames per parallel segment of :func:`_scan`
+_SCAN_WARMUP = 512  # frames each segment runs before its own, to converge onto the true state
+
+
+def _scan(step, x: np.ndarray, initial: np.ndarray, segment: int = _SCAN_SEGMENT, warmup: int = _SCAN_WARMUP) -> np.ndarray:
+    """States ``s[t] = step(s[t-1], x[t])`` for ``(T, F)`` ``x`` from ``s[-1] = initial``: ``(T, F)`` float64.
+
+    A Python loop over 120 000 frames costs more than the rest of the front end, so the frames are
+    cut into segments of ``segment`` frames that run side by side, one numpy step per frame of a
+    segment. Each segment after the first starts ``warmup`` frames early from a guess (the largest
+    input of its warm-up, per filter); these trackers forget their start quickly, so the guess
+    usually reaches exactly (bit for bit) the previous segment's final state by the end of the
+    warm-up, and from then on computes exactly what the sequential loop computes. Where it did not,
+    that segment is recomputed sequentially from the true state. ``step`` must be elementwise.
+    """
+    n, width = x.shape
+    n_segments = -(-n // segment)
+    if n_segments < 2:
+        return _scan_sequential(step, x, initial)
+    # row r of `padded` is frame r - warmup; rows past the end repeat the last frame (discarded)
+    padded = np.concatenate([np.repeat(x[:1], warmup, 0), x, np.repeat(x[-1:], n_segments * segment - n, 0)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, warmup + segment, axis=0)[::segment]
+    inputs = np.ascontiguousarray(windows.transpose(2, 0, 1))  # (warmup + segment, n_segments, F)
+    state = inputs[:warmup].max(axis=0)
+    states = np.empty_like(inputs)
+    for t in range(warmup + segment):
+        if t == warmup:
+            state[0] = initial  # the first segment has no warm-up: its true start is known
+        state = step(state, inputs[t])
+        states[t] = state
+    out = states[warmup:].transpose(1, 0, 2).reshape(n_segments * segment, width)[:n].copy()
+    for k in range(1, n_segments):
+        start = k * segment
+        if not np.array_equal(states[warmup - 1, k], out[start - 1]):
+            stop = min(start + segment, n)
+            out[start:stop] = _scan_sequential(step, x[start:stop], out[start - 1])
+    return out
+
+
+def _scan_sequential(step, x: np.ndarray, initial: np.ndarray) -> np.ndarray:
+    out = np.empty_like(x, dtype=np.float64)
+    state = np.asarray(initial, dtype=np.float64)
+    for t in range(len(x)):
+        state = step(state, x[t])
+        out[t] = state
+    return out
+
+
+# --- constant tables, built once per options ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Tables:
+    alpha: float  # pre-emphasis, float32-rounded as pocketsphinx stores it
+    window: np.ndarray  # (frame_size,) float64 Hamming
+    filters: tuple[tuple[int, np.ndarray], ...]  # per mel filter: first FFT bin, float32 weights
+    cosines: np.ndarray  # (n_cepstra, n_mels) float32 DCT basis
+    dct_scale: np.ndarray  # (n_cepstra,) float32: sqrt(1/N) for c0, sqrt(2/N) for the rest
+    lifter: np.ndarray | None  # (n_cepstra,) float32 or None
+
+
+_TABLE_CACHE: dict[FrontEndOptions, _Tables] = {}
+
+
+def _tables(options: FrontEndOptions) -> _Tables:
+    key = options
+    if key not in _TABLE_CACHE:
+        _TABLE_CACHE[key] = _build_tables(options)
+    return _TABLE_CACHE[key]
+
+
+def _build_tables(options: FrontEndOptions) -> _Tables:
+    size, n_mels, n_cep = options.frame_size, options.n_mels, options.n_cepstra
+    half = np.array([0.54 - 0.46 * math.cos(2 * math.pi * i / (size - 1.0)) for i in range(size // 2)])
+    window = np.ones(size)  # an odd-length window's middle sample is left as is (weight 1)
+    window[: size // 2] = half
+    window[size - size // 2 :] = half[::-1]
+    step = math.pi / n_mels
+    cosines = np.array(
+        [[math.cos(step * i * (j + 0.5)) for j in range(n_mels)] for i in range(n_cep)], dtype=np.float32
+    )
+    scale = np.full(n_cep, np.float32(math.sqrt(2.0 / n_mels)), dtype=np.float32)
+    scale[0] = np.float32(math.sqrt(1.0 / n_mels))
+    lifter = None
+    if options.lifter:
+        half_l = options.lifter // 2  # C integer division, as pocketsphinx's lifter_val / 2
+        lifter = np.array(
+            [1 + half_l * math.sin(i * math.pi / options.lifter) for i in range(n_cep)], dtype=np.float32
+        )
+    return _Tables(
+        alpha=float(np.float32(options.preemphasis)),
+        window=window,
+        filters=tuple(_mel_filters(options)),
+        cosines=cosines,
+        dct_scale=scale,
+        lifter=lifter,
+    )

@@ -1,0 +1,1 @@
+"""Forced alignment: decoding graphs and the Viterbi kernels."""

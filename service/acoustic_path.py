@@ -1,0 +1,135 @@
+"""The default ``hmm`` method inside the service: one engine per process, senone scoring batched
+across requests.
+
+Each request's alignment (front end, graph, Viterbi, adaptation) runs in a bounded thread pool:
+the Viterbi kernel and ONNX Runtime release the GIL, so the event loop keeps serving. Every
+block of frames the engine needs scored goes through ``score`` -- the service's batchable
+endpoint when batching is on, so blocks of concurrent requests share one ONNX call -- else the
+local session. ``docs/benchmarks.md`` has the batching on/off measurement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Awaitable, Callable
+
+import numpy as np
+
+from lyricalign.acoustic.adaptation import AdaptationOptions
+from lyricalign.acoustic.scorer import MeanTransform, SenoneScorer, SenoneSelection
+from lyricalign.engines.hmm import HMMEngine, HMMOptions
+from lyricalign.errors import LyricalignError
+from lyricalign.schema import AlignmentResult
+from lyricalign.text import Lyrics
+
+from .codec import decode_arrays, encode_arrays
+from .pipeline import RequestError
+
+logger = logging.getLogger(__name__)
+
+#: ``(items) -> items``: encoded score requests through the batching endpoint, awaited.
+BatchRunner = Callable[[list[str]], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True)
+class ScoreItem:
+    """One block of frames to score: ``features (N, D)``, its selection and mean transform."""
+
+    features: np.ndarray
+    selection: SenoneSelection
+    transform: MeanTransform
+
+    def encode(self) -> str:
+        return encode_arrays(features=self.features, senones=self.selection.senones, counts=self.selection.counts,
+                             scale=self.transform.scale, bias=self.transform.bias)
+
+    @classmethod
+    def decode(cls, text: str) -> "ScoreItem":
+        a = decode_arrays(text, ("features", "senones", "counts", "scale", "bias"))
+        return cls(a["features"].astype(np.float32, copy=False),
+                   SenoneSelection(a["senones"].astype(np.int64), a["counts"].astype(np.int64)),
+                   MeanTransform(a["scale"].astype(np.float32), a["bias"].astype(np.float32)))
+
+
+def score_items(scorer: SenoneScorer, senone_codebook: np.ndarray, items: list[ScoreItem]) -> list[np.ndarray]:
+    """Score many blocks in as few ONNX calls as possible: blocks with the same mean transform
+    (all first passes share the identity) are concatenated and scored over the union of their
+    senones; each block then takes its own columns."""
+    out: list[np.ndarray | None] = [None] * len(items)
+    groups: dict[bytes, list[int]] = {}
+    for k, item in enumerate(items):
+        groups.setdefault(item.transform.scale.tobytes() + item.transform.bias.tobytes(), []).append(k)
+    for members in groups.values():
+        union = SenoneSelection.of(np.concatenate([items[k].selection.senones for k in members]), senone_codebook,
+                                   len(items[members[0]].selection.counts))
+        frames = np.concatenate([items[k].features for k in members])
+        scores = scorer(frames, union, items[members[0]].transform)
+        start = 0
+        for k in members:
+            rows = slice(start, start + len(items[k].features))
+            out[k] = scores[rows][:, union.index_of(items[k].selection.senones)]
+            start = rows.stop
+    return out  # type: ignore[return-value]
+
+
+class HMMPath:
+    """``await path.align(audio, lyrics, adaptation_iterations)``; at most ``queue`` songs admitted."""
+
+    def __init__(self, checkpoint_folder: Path, workers: int, queue: int, retry_after_s: int, threads: int = 0,
+                 batch: BatchRunner | None = None) -> None:
+        self.folder = Path(checkpoint_folder)
+        self.scorer = SenoneScorer(self.folder / "scorer.onnx", threads=threads or None)
+        self.queue, self.retry_after_s = queue, retry_after_s
+        self.admitted = 0
+        self._batch = batch
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="hmm")
+        self._engines: dict[int, HMMEngine] = {}
+        self.default_engine = self.engine(AdaptationOptions().iterations)
+
+    @property
+    def model_tag(self) -> str:
+        return self.default_engine.model_name
+
+    def engine(self, adaptation_iterations: int) -> HMMEngine:
+        """The engine for one adaptation setting (the checkpoint is shared: creating one is cheap)."""
+        if adaptation_iterations not in self._engines:
+            options = HMMOptions(checkpoint=str(self.folder),
+                                 adaptation=AdaptationOptions(iterations=adaptation_iterations))
+            self._engines[adaptation_iterations] = HMMEngine(options, score_function=self._score)
+        return self._engines[adaptation_iterations]
+
+    def score_batch(self, encoded: list[str]) -> list[str]:
+        """The batching endpoint's work: encoded :class:`ScoreItem` s -> encoded ``(N, S)`` scores."""
+        items = [ScoreItem.decode(text) for text in encoded]
+        codebook = self.default_engine.checkpoint.definition.senone_codebook
+        return [encode_arrays(scores=s) for s in score_items(self.scorer, codebook, items)]
+
+    def _score(self, features: np.ndarray, selection: SenoneSelection, transform: MeanTransform) -> np.ndarray:
+        """Called from a worker thread: through the batching endpoint on the event loop, or locally."""
+        if self._batch is None or self._loop is None:
+            return self.scorer(features, selection, transform)
+        future = asyncio.run_coroutine_threadsafe(self._batch([ScoreItem(features, selection, transform).encode()]),
+                                                  self._loop)
+        return decode_arrays(future.result()[0], ("scores",))["scores"]
+
+    async def align(self, audio: np.ndarray, lyrics: Lyrics, adaptation_iterations: int) -> AlignmentResult:
+        if self.admitted >= self.queue:
+            raise RequestError(503, f"hmm aligner busy: {self.admitted} songs in progress, retry later",
+                               retry_after=self.retry_after_s)
+        self.admitted += 1
+        self._loop = asyncio.get_running_loop()
+        engine = self.engine(adaptation_iterations)
+        try:
+            return await self._loop.run_in_executor(self._executor, engine.align, audio, lyrics)
+        except LyricalignError as e:
+            raise RequestError(422, str(e)) from e
+        finally:
+            self.admitted -= 1
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

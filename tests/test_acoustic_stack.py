@@ -1,0 +1,209 @@
+"""The acoustic stack piece by piece: checkpoint, ONNX scorer vs numpy, graph, adaptation, engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _synth_utils import make_synthetic_song
+from lyricalign.acoustic.adaptation import (
+    CLASS_NAMES,
+    AdaptationOptions,
+    accumulate,
+    codebook_classes,
+    estimate,
+)
+from lyricalign.acoustic.checkpoint import CheckpointInfo, load_checkpoint
+from lyricalign.acoustic.scorer import MeanTransform, SenoneScorer, SenoneSelection, reference_scores
+from lyricalign.align.hmm_graph import GraphOptions, build_word_graph, word_spans
+from lyricalign.align.hmm_viterbi import viterbi
+from lyricalign.engines.hmm import HMMEngine, HMMOptions
+from lyricalign.errors import AlignmentError, ModelError
+from lyricalign.text import parse_lyrics
+
+
+@pytest.fixture(scope="module")
+def checkpoint(acoustic_checkpoint):
+    return load_checkpoint(acoustic_checkpoint)
+
+
+def test_checkpoint_describes_the_model(checkpoint, acoustic_checkpoint):
+    info = checkpoint.info
+    assert info.name == "lyricalign-acoustic" and len(info.version) == 12
+    assert info.n_senones == 5126 and len(info.phones) == 42 and "SIL" in info.phones
+    assert checkpoint.n_codebooks == 42 and checkpoint.frontend.remove_noise
+    scorer = SenoneScorer(checkpoint.scorer_path)
+    assert scorer.metadata["lyricalign.model_id"] == "lyricalign-acoustic"
+    assert scorer.metadata["lyricalign.n_senones"] == "5126"
+    assert scorer.metadata["lyricalign.svspec"] == "0-12/13-25/26-38"
+    assert CheckpointInfo.from_json(info.to_json(), acoustic_checkpoint) == info
+
+
+def test_incomplete_checkpoint_is_a_model_error(tmp_path):
+    (tmp_path / "scorer.onnx").write_bytes(b"")
+    with pytest.raises(ModelError, match="missing checkpoint.json"):
+        load_checkpoint(tmp_path)
+
+
+def test_onnx_scores_equal_the_numpy_reference(checkpoint):
+    g = checkpoint.gaussians
+    rng = np.random.default_rng(1)
+    picks = rng.integers(0, [42, 128], size=(40, 2))
+    features = (g.means[picks[:, 0], :, picks[:, 1], :].reshape(40, 39) + rng.normal(0, 0.3, (40, 39))).astype(np.float32)
+    senones = rng.choice(5126, 300, replace=False)
+    selection = SenoneSelection.of(senones, checkpoint.definition.senone_codebook, 42)
+    assert sorted(selection.senones) == sorted(senones) and selection.counts.sum() == 300
+    books = checkpoint.definition.senone_codebook[selection.senones]
+    assert np.all(np.diff(books) >= 0)  # grouped by codebook
+    scorer = SenoneScorer(checkpoint.scorer_path)
+    for transform in (MeanTransform.identity(42, 39),
+                      MeanTransform(rng.uniform(0.8, 1.2, (42, 39)).astype(np.float32),
+                                    rng.normal(0, 0.5, (42, 39)).astype(np.float32))):
+        expected = reference_scores(features, g.means, g.variances, g.log_weights,
+                                    checkpoint.definition.senone_codebook, selection.senones, transform)
+        np.testing.assert_allclose(scorer(features, selection, transform), expected, atol=1e-3, rtol=1e-5)
+
+
+def test_selection_maps_senones_to_columns(checkpoint):
+    selection = SenoneSelection.of(np.array([700, 5, 700, 42]), checkpoint.definition.senone_codebook, 42)
+    assert len(selection.senones) == 3
+    np.testing.assert_array_equal(selection.senones[selection.index_of(np.array([42, 700]))], [42, 700])
+    with pytest.raises(ValueError, match="not in the selection"):
+        selection.index_of(np.array([6]))
+
+
+def test_graph_uses_word_position_triphones_and_optional_silences(checkpoint):
+    d = checkpoint.definition
+    prons = [[("HH", "AH", "L", "OW"), ("HH", "EH", "L", "OW")], [("W", "ER", "L", "D")]]
+    graph = build_word_graph(prons, [0, 1], d, checkpoint.log_transitions)
+    n_phones = 4 + 4 + 4 + 3  # two variants, one word, four silences (edges + between + after)
+    assert graph.hmm.n_states == 3 * n_phones
+    assert list(graph.tokens) == [0, 1] and set(graph.slot) == {-1, 0, 1}
+    # the last phone of "hello" (variant 1) sees "W" of the next word as its right context
+    last_ow = np.flatnonzero((graph.slot == 0) & (graph.phone == d.phone_id("OW")))[:3]
+    sseq = d.triphone("OW", "L", "W", "e")
+    np.testing.assert_array_equal(graph.senone[last_ow], d.senone_sequences[sseq])
+    assert np.diff(graph.hmm.jump_start).max() <= 3
+    no_context = build_word_graph(prons, [0, 1], d, checkpoint.log_transitions, GraphOptions(cross_word_context=False))
+    ow = np.flatnonzero((no_context.slot == 0) & (no_context.phone == d.phone_id("OW")))[:3]
+    np.testing.assert_array_equal(no_context.senone[ow], d.senone_sequences[d.triphone("OW", "L", "SIL", "e")])
+
+
+def test_graph_input_checks(checkpoint):
+    d = checkpoint.definition
+    with pytest.raises(AlignmentError):
+        build_word_graph([], [], d, checkpoint.log_transitions)
+    with pytest.raises(ModelError, match="no phone"):
+        build_word_graph([[("XX",)]], [0], d, checkpoint.log_transitions)
+    with pytest.raises(ValueError):
+        GraphOptions(silence_logp=1.0)
+    with pytest.raises(ValueError):
+        GraphOptions(max_variants=0)
+
+
+def test_word_spans_follow_the_path(checkpoint):
+    graph = build_word_graph([[("AA",)], [("B", "IY")]], [0, 1], checkpoint.definition, checkpoint.log_transitions)
+    slot_of = graph.slot
+    states = np.concatenate([np.flatnonzero(slot_of == -1)[:3], np.flatnonzero(slot_of == 0),
+                             np.flatnonzero(slot_of == 1), np.flatnonzero(slot_of == -1)[-3:]])
+    assert word_spans(graph, states) == [(3, 6), (6, 12)]
+
+
+def _sample_frames(rng, g, senones, transform, classes_of_book, codebook):
+    """One frame per senone: a Gaussian drawn from its mixture, the means transformed."""
+    means = g.means * transform.scale.reshape(42, 3, 1, 13) + transform.bias.reshape(42, 3, 1, 13)
+    frames = np.empty((len(senones), 3, 13), np.float32)
+    weights = np.exp(g.log_weights.astype(np.float64))
+    for t, s in enumerate(senones):
+        book = codebook[s]
+        for k in range(3):
+            p = weights[s, k] / weights[s, k].sum()
+            gauss = rng.choice(128, p=p)
+            frames[t, k] = rng.normal(means[book, k, gauss], np.sqrt(g.variances[book, k, gauss]))
+    return frames.reshape(len(senones), 39)
+
+
+def test_mllr_estimate_recovers_a_known_diagonal_transform(checkpoint):
+    rng = np.random.default_rng(4)
+    g, d = checkpoint.gaussians, checkpoint.definition
+    classes = codebook_classes(d.phones)
+    truth_a = {0: 1.1, 1: 0.9, 2: 1.05}
+    truth_b = {0: 0.5, 1: -0.3, 2: 2.0}
+    scale = np.array([[truth_a[c]] * 39 for c in classes], np.float32)
+    bias = np.array([[truth_b[c]] * 39 for c in classes], np.float32)
+    truth = MeanTransform(scale, bias)
+    silence = np.flatnonzero(d.senone_codebook == d.phone_id("SIL"))
+    senones = np.concatenate([rng.integers(0, d.n_senones, 5000), rng.choice(silence, 1000)])
+    frames = _sample_frames(rng, g, senones, truth, classes, d.senone_codebook)
+    transform = MeanTransform.identity(42, 39)
+    for _ in range(6):  # EM: posteriors under the current estimate
+        stats = accumulate(frames, senones, d.senone_codebook, g.means, g.variances, g.log_weights, transform)
+        transform, report = estimate(stats, g.means, g.variances, classes, AdaptationOptions())
+    # What the data identify: the transformed means of the Gaussians the frames used, in units of their
+    # standard deviation (a and b alone are confounded where a class's means barely spread).
+    def transformed(t):
+        return g.means * t.scale.reshape(42, 3, 1, 13) + t.bias.reshape(42, 3, 1, 13)
+
+    error = np.abs(transformed(transform) - transformed(truth)) / np.sqrt(g.variances)
+    used = stats.count > 5  # (C, K, G) Gaussians that explained at least a few frames
+    for c, name in enumerate(CLASS_NAMES):
+        assert report[name]["adapted"]
+        in_class = used & (classes == c)[:, None, None]
+        assert np.median(error[in_class]) < 0.1, name
+    assert np.median(error[used]) < 0.05
+    vowels = classes == 0
+    assert np.median(transform.scale[vowels]) == pytest.approx(truth_a[0], abs=0.03)
+
+
+def test_adaptation_options_are_validated():
+    for bad in (dict(iterations=-1), dict(iterations=1.5), dict(iterations=True), dict(classes=("vowels",)),
+                dict(classes=()), dict(min_frames=0)):
+        with pytest.raises(ValueError):
+            AdaptationOptions(**bad)
+    with pytest.raises(ValueError):
+        HMMOptions(acoustic_scale=0.0)
+    with pytest.raises(ValueError):
+        HMMEngine(adaptation_iterations=9)
+
+
+SONG = [["hello", "my", "friend"], ["the", "night", "is", "long", "and", "cold"], ["sing", "with", "me", "tonight"]]
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return make_synthetic_song(SONG, "en", seed=3)
+
+
+def test_engine_aligns_a_synthetic_song(synthetic):
+    engine = HMMEngine(adaptation_iterations=0)
+    result = engine.align(synthetic.audio, parse_lyrics(synthetic.lyrics_text, "en"))
+    errors = np.array([abs(w.start - s) for w, (s, _) in zip(result.words, synthetic.word_times, strict=True)])
+    assert errors.mean() < 0.15 and np.median(errors) < 0.08, errors.round(2)
+    assert result.method == "hmm" and result.model.startswith("lyricalign-acoustic:")
+    assert not any(w.interpolated for w in result.words)
+    assert all(0.0 < w.confidence <= 1.0 for w in result.words)
+    assert result.extras["states"] > 3 * 3 * 13 and result.extras["adaptation"]["iterations"] == 0
+
+
+def test_adaptation_never_lowers_the_path_score(synthetic):
+    lyrics = parse_lyrics(synthetic.lyrics_text, "en")
+    result = HMMEngine(adaptation_iterations=2).align(synthetic.audio, lyrics)
+    report = result.extras["adaptation"]
+    assert report["iterations"] >= 1
+    assert report["final_pass_score"] >= report["first_pass_score"]
+    assert set(report["classes"]) == set(CLASS_NAMES)
+
+
+def test_engine_refuses_audio_too_short_for_the_lyrics():
+    engine = HMMEngine(adaptation_iterations=0)
+    with pytest.raises(AlignmentError, match="too short"):
+        engine.align(np.zeros(1600, np.float32) + 0.01, parse_lyrics("a b c d e f g h i j", "en"))
+
+
+def test_viterbi_on_the_real_graph_prefers_the_planted_words(checkpoint):
+    """Scores that favour a known state path through a real song graph give that path back."""
+    graph = build_word_graph([[("AA", "B")], [("IY",)]], [0, 1], checkpoint.definition, checkpoint.log_transitions)
+    path = np.repeat(np.arange(graph.hmm.n_states)[3:-3][[0, 1, 2, 3, 4, 5, 9, 10, 11]], 4)  # skips the middle SIL
+    scores = np.full((len(path), len(graph.selection.senones)), -50.0, np.float32)
+    scores[np.arange(len(path)), graph.hmm.emission[path]] = 0.0
+    np.testing.assert_array_equal(viterbi(graph.hmm, scores, 1.0).states, path)

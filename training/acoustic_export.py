@@ -1,0 +1,203 @@
+"""Export pocketsphinx's pretrained en-us GMM-HMM as lyricalign's versioned acoustic checkpoint.
+
+The checkpoint is a folder (see :mod:`lyricalign.acoustic.checkpoint`):
+
+* ``scorer.onnx`` -- every senone's log-likelihood per frame as one ONNX graph (contract in
+  :mod:`lyricalign.acoustic.scorer`), with the Gaussians and mixture weights as initializers and
+  the model's identity in ``metadata_props``;
+* the topology the decoding graph needs, copied unchanged from the model folder (``mdef``,
+  ``transition_matrices``, ``feat.params``, ``noisedict``) and the pronunciation dictionary;
+* ``checkpoint.json`` -- name, version, source and the scorer's parity check.
+
+Needs the ``onnx`` package (not torch); ``lyricalign export --acoustic`` runs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lyricalign.acoustic import checkpoint as ckpt
+from lyricalign.acoustic.scorer import INPUTS, OUTPUT, MeanTransform, SenoneScorer, SenoneSelection, reference_scores
+from lyricalign.acoustic.sphinx_files import SphinxModel, default_dictionary, default_model_folder, read_model
+from lyricalign.errors import ModelError
+
+logger = logging.getLogger(__name__)
+
+OPSET = 17
+GRAPH_REVISION = 1  # bump when build_scorer_graph changes what it computes or how
+PARITY_FRAMES = 64
+PARITY_TOLERANCE = 1e-3  # nats; float32 matrix products against the float64 reference
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    folder: Path
+    tag: str
+    n_senones: int
+    max_abs_diff: float
+
+    def summary(self) -> str:
+        return (f"wrote {self.folder} ({self.tag}, {self.n_senones} senones); "
+                f"ONNX vs numpy reference on {PARITY_FRAMES} frames: max |diff| {self.max_abs_diff:.2e} nats")
+
+
+def build_scorer_graph(model: SphinxModel):
+    """The ONNX ``ModelProto`` of the senone scorer for ``model`` (PTM: one codebook per CI phone)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    book = model.codebooks
+    n_books, n_streams, n_dens, dim = book.means.shape
+    means = book.means.astype(np.float64)
+    ivar = 1.0 / book.variances.astype(np.float64)
+    nodes, inits = [], []
+
+    def const(name: str, value: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.require(value, requirements="C"), name))
+        return name
+
+    def node(op: str, inputs: list[str], output: str, **attrs) -> str:
+        nodes.append(helper.make_node(op, inputs, [output], **attrs))
+        return output
+
+    flat = n_books * n_dens
+    # Gaussian log-densities for all streams at once: ll = x^2 A + x B + c, shapes (K, N, C*G).
+    a = (-0.5 * ivar).transpose(1, 3, 0, 2).reshape(n_streams, dim, flat)  # (K, d, C*G)
+    logdet = (-0.5 * np.log(2 * np.pi / ivar).sum(-1)).transpose(1, 0, 2).reshape(n_streams, 1, flat)
+    const("means", means.astype(np.float32))  # (C, K, G, d)
+    const("ivar", ivar.astype(np.float32))
+    const("A", a.astype(np.float32))
+    const("logdet", logdet.astype(np.float32))
+    const("shape_cd", np.array([n_books, n_streams, 1, dim], np.int64))
+    const("shape_kdf", np.array([n_streams, dim, flat], np.int64))
+    const("shape_k1f", np.array([n_streams, 1, flat], np.int64))
+    const("shape_nkd", np.array([-1, n_streams, dim], np.int64))
+    const("shape_knbg", np.array([n_streams, -1, n_books, n_dens], np.int64))
+    scale = node("Reshape", ["mean_scale", "shape_cd"], "scale4")
+    bias = node("Reshape", ["mean_bias", "shape_cd"], "bias4")
+    mu = node("Add", [node("Mul", ["means", scale], "mu_scaled"), bias], "mu")  # (C, K, G, d)
+    mu_ivar = node("Mul", [mu, "ivar"], "mu_ivar")
+    b = node("Reshape", [node("Transpose", [mu_ivar], "b_t", perm=[1, 3, 0, 2]), "shape_kdf"], "B")
+    c_sum = node("ReduceSum", [node("Mul", [mu_ivar, mu], "mu2_ivar"), const("axis_last", np.array([3], np.int64))],
+                 "mu2_sum", keepdims=0)  # (C, K, G)
+    c = node("Add", [node("Mul", [node("Reshape", [node("Transpose", [c_sum], "c_t", perm=[1, 0, 2]), "shape_k1f"],
+                                        "c_r"), const("minus_half", np.array(-0.5, np.float32))], "c_h"), "logdet"], "c")
+    x = node("Transpose", [node("Reshape", ["features", "shape_nkd"], "x_nkd")], "x", perm=[1, 0, 2])  # (K, N, d)
+    quad = node("MatMul", [node("Mul", [x, x], "x2"), "A"], "quad")
+    lin = node("MatMul", [x, b], "lin")
+    ll = node("Reshape", [node("Add", [node("Add", [quad, lin], "ql"), c], "ll_flat"), "shape_knbg"], "ll")
+    peak = node("ReduceMax", [ll], "peak", axes=[3], keepdims=1)  # (K, N, C, 1)
+    # exp(-60) is far above float32's denormals, which slow matrix products ~5x on real songs; a Gaussian
+    # 60 nats below its codebook's best cannot matter next to it (mixture weights are >= e^-26).
+    centered = node("Max", [node("Sub", [ll, peak], "ll_centered"), const("floor", np.array(-60.0, np.float32))],
+                    "ll_floored")
+    dens = node("Exp", [centered], "dens")  # (K, N, C, G)
+    # Mixture sums, codebook by codebook: (K, N, G) @ (K, G, S_c) -> log -> + peak -> sum over K.
+    const("weights", np.exp(model.weights.log_weights.astype(np.float64)).transpose(0, 1, 2).astype(np.float32))
+    groups = [f"senones_{i}" for i in range(n_books)]
+    nodes.append(helper.make_node("Split", ["senones", "counts"], groups, axis=0))
+    const("axis_k", np.array([0], np.int64))
+    parts = []
+    for i, group in enumerate(groups):
+        idx = const(f"book_{i}", np.array(i, np.int64))
+        d_i = node("Gather", [dens, idx], f"dens_{i}", axis=2)  # (K, N, G)
+        w_i = node("Transpose", [node("Gather", ["weights", group], f"w_{i}", axis=0)], f"wt_{i}", perm=[1, 2, 0])
+        p_i = node("MatMul", [d_i, w_i], f"p_{i}")  # (K, N, S_c)
+        pk_i = node("Gather", [peak, idx], f"peak_{i}", axis=2)  # (K, N, 1)
+        logp = node("Add", [node("Log", [node("Max", [p_i, const(f"tiny_{i}", np.array(1e-30, np.float32))],
+                                              f"pm_{i}")], f"lp_{i}"), pk_i], f"lpk_{i}")
+        parts.append(node("ReduceSum", [logp, "axis_k"], f"s_{i}", keepdims=0))  # (N, S_c)
+    node("Concat", parts, OUTPUT, axis=1)
+    inputs = [
+        helper.make_tensor_value_info("features", TensorProto.FLOAT, ["frames", n_streams * dim]),
+        helper.make_tensor_value_info("senones", TensorProto.INT64, ["selected"]),
+        helper.make_tensor_value_info("counts", TensorProto.INT64, [n_books]),
+        helper.make_tensor_value_info("mean_scale", TensorProto.FLOAT, [n_books, n_streams * dim]),
+        helper.make_tensor_value_info("mean_bias", TensorProto.FLOAT, [n_books, n_streams * dim]),
+    ]
+    assert tuple(i.name for i in inputs) == INPUTS
+    outputs = [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["frames", "selected"])]
+    graph = helper.make_graph(nodes, "lyricalign_senone_scorer", inputs, outputs, inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="lyricalign")
+    onnx.checker.check_model(proto, full_check=False)
+    return proto
+
+
+def export_checkpoint(out_dir: str | Path, name: str = ckpt.DEFAULT_NAME, version: str | None = None,
+                      model_folder: str | Path | None = None, dictionary: str | Path | None = None) -> ExportReport:
+    """Write the checkpoint folder ``out_dir`` (replaced atomically) and check ONNX against numpy."""
+    import onnx
+
+    model = read_model(model_folder)
+    dictionary = Path(dictionary) if dictionary else default_dictionary()
+    proto = build_scorer_graph(model)
+    version = version or checkpoint_version(model.source, dictionary)
+    meta = ckpt.CheckpointInfo(name=name, version=version, source=_describe_source(model.source),
+                               n_senones=model.definition.n_senones, phones=model.definition.phones,
+                               feature_params=model.feature_params)
+    for key, value in meta.to_metadata_props().items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as tmp:
+        staging = Path(tmp) / "checkpoint"
+        staging.mkdir()
+        onnx.save(proto, staging / ckpt.SCORER_FILE)
+        for file in ckpt.MODEL_FILES:
+            shutil.copyfile(model.source / file, staging / file)
+        shutil.copyfile(dictionary, staging / ckpt.DICTIONARY_FILE)
+        diff = parity_check(staging / ckpt.SCORER_FILE, model)
+        (staging / ckpt.INFO_FILE).write_text(meta.to_json(parity_max_abs_diff=diff), encoding="utf-8")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    return ExportReport(folder=out_dir, tag=meta.tag, n_senones=meta.n_senones, max_abs_diff=diff)
+
+
+def parity_check(scorer_path: Path, model: SphinxModel, seed: int = 0) -> float:
+    """Max |ONNX - numpy reference| over random frames and senones; ModelError above tolerance."""
+    rng = np.random.default_rng(seed)
+    book = model.codebooks
+    n_books, n_streams, _, dim = book.means.shape
+    # Frames near the model's Gaussians, so densities are realistic rather than all underflowing.
+    picks = rng.integers(0, [n_books, book.means.shape[2]], size=(PARITY_FRAMES, 2))
+    features = book.means[picks[:, 0], :, picks[:, 1], :].reshape(PARITY_FRAMES, n_streams * dim)
+    features = features + rng.normal(0, 0.5, features.shape).astype(np.float32)
+    senones = rng.choice(model.definition.n_senones, size=200, replace=False)
+    selection = SenoneSelection.of(senones, model.definition.senone_codebook, n_books)
+    transform = MeanTransform(scale=rng.uniform(0.9, 1.1, (n_books, n_streams * dim)).astype(np.float32),
+                              bias=rng.normal(0, 0.2, (n_books, n_streams * dim)).astype(np.float32))
+    onnx_scores = SenoneScorer(scorer_path)(features, selection, transform)
+    expected = reference_scores(features, book.means, book.variances, model.weights.log_weights,
+                                model.definition.senone_codebook, selection.senones, transform)
+    diff = float(np.max(np.abs(onnx_scores - expected)))
+    if not diff <= PARITY_TOLERANCE * max(1.0, float(np.max(np.abs(expected))) / 100):
+        raise ModelError(f"ONNX senone scorer disagrees with the numpy reference: max |diff| {diff:.3g} nats")
+    return diff
+
+
+def checkpoint_version(source: Path | None = None, dictionary: Path | None = None) -> str:
+    """A version that changes exactly when the model files or the graph change: 12 hex digits of a SHA-256."""
+    source = source or default_model_folder()
+    dictionary = dictionary or default_dictionary()
+    digest = hashlib.sha256(f"scorer-graph-{GRAPH_REVISION}".encode())
+    for path in [*(source / f for f in ckpt.MODEL_FILES), dictionary]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _describe_source(source: Path) -> str:
+    try:
+        from importlib.metadata import version
+
+        return f"pocketsphinx {version('pocketsphinx')} en-us ({source.name})"
+    except Exception:  # noqa: BLE001 - metadata is descriptive only
+        return f"pocketsphinx en-us ({source})"
