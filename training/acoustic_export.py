@@ -31,7 +31,7 @@ from lyricalign.errors import ModelError
 logger = logging.getLogger(__name__)
 
 OPSET = 17
-GRAPH_REVISION = 1  # bump when build_scorer_graph changes what it computes or how
+GRAPH_REVISION = 2  # bump when build_scorer_graph changes what it computes or how
 PARITY_FRAMES = 64
 PARITY_TOLERANCE = 1e-3  # nats; float32 matrix products against the float64 reference
 
@@ -90,9 +90,12 @@ def build_scorer_graph(model: SphinxModel):
     c = node("Add", [node("Mul", [node("Reshape", [node("Transpose", [c_sum], "c_t", perm=[1, 0, 2]), "shape_k1f"],
                                         "c_r"), const("minus_half", np.array(-0.5, np.float32))], "c_h"), "logdet"], "c")
     x = node("Transpose", [node("Reshape", ["features", "shape_nkd"], "x_nkd")], "x", perm=[1, 0, 2])  # (K, N, d)
-    quad = node("MatMul", [node("Mul", [x, x], "x2"), "A"], "quad")
-    lin = node("MatMul", [x, b], "lin")
-    ll = node("Reshape", [node("Add", [node("Add", [quad, lin], "ql"), c], "ll_flat"), "shape_knbg"], "ll")
+    # One matrix product per stream: [x^2, x, 1] (K, N, 2d+1) @ [A; B; c] (K, 2d+1, C*G).
+    x_one = node("Pad", [x, const("pad_one", np.array([0, 0, 0, 0, 0, 1], np.int64)),
+                         const("one", np.array(1.0, np.float32))], "x_one", mode="constant")
+    x_aug = node("Concat", [node("Mul", [x, x], "x2"), x_one], "x_aug", axis=2)
+    weights_aug = node("Concat", ["A", b, c], "W_aug", axis=1)
+    ll = node("Reshape", [node("MatMul", [x_aug, weights_aug], "ll_flat"), "shape_knbg"], "ll")
     peak = node("ReduceMax", [ll], "peak", axes=[3], keepdims=1)  # (K, N, C, 1)
     # exp(-60) is far above float32's denormals, which slow matrix products ~5x on real songs; a Gaussian
     # 60 nats below its codebook's best cannot matter next to it (mixture weights are >= e^-26).
