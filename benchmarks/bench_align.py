@@ -3,13 +3,14 @@
 Prints, per method and song: audio seconds, wall seconds, real-time factor and peak RSS of the
 process. Every method listed runs in the same invocation, so the rows compare on equal terms.
 
-    python benchmarks/bench_align.py --dataset ../shared/data/jamendo-dev --methods uniform,hmm --model /tmp/tiny.onnx
+    python benchmarks/bench_align.py --methods hmm,sphinx                  # the dev songs
+    python benchmarks/bench_align.py --methods hmm --long-minutes 10,20 --songs-only-long
+                                      # a dev song looped to 10 and 20 minutes (lyrics repeated)
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import subprocess
 import sys
@@ -22,7 +23,6 @@ import psutil
 import soundfile as sf
 
 logger = logging.getLogger("bench_align")
-LANGUAGE_CODES = {"English": "en", "Spanish": "es", "French": "fr", "German": "de", "Italian": "it", "Portuguese": "pt"}
 
 
 @dataclass(frozen=True)
@@ -52,40 +52,66 @@ def measure(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
     return wall, peak / 2**20, subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
-def run_song(dataset: Path, row: dict, method: str, model: str | None, workdir: Path) -> Run:
-    audio = dataset / "mp3" / row["Filepath"]
-    lyrics = dataset / "lyrics" / (Path(row["Filepath"]).stem + ".txt")
-    out = workdir / f"{method}-{audio.stem}.json"
-    cmd = [sys.executable, "-m", "lyricalign.cli", "align", str(audio), str(lyrics), "--method", method,
-           "--language", LANGUAGE_CODES.get(row["Language"], "en"), "-o", str(out)]
+def run_song(item, method: str, model: str | None, workdir: Path, extra: list[str]) -> Run:
+    out = workdir / f"{method}-{item.name}.json"
+    lyrics = workdir / f"{item.name}.txt"
+    lyrics.write_text(item.lyrics_text, encoding="utf-8")
+    cmd = [sys.executable, "-m", "lyricalign.cli", "align", str(item.audio_path), str(lyrics), "--method", method,
+           "--language", item.language, "-o", str(out), *extra]
     if method == "ctc" and model:
         cmd += ["--model", model]
     wall, peak, proc = measure(cmd)
     if proc.returncode != 0:
-        logger.error("%s on %s failed: %s", method, audio.name, proc.stderr.strip())
+        logger.error("%s on %s failed: %s", method, item.name, proc.stderr.strip())
     import json
 
     words = len(json.loads(out.read_text())["words"]) if out.exists() else 0
-    return Run(method, audio.stem, sf.info(audio).duration, wall, peak, words, proc.returncode == 0)
+    return Run(method, item.name, sf.info(item.audio_path).duration, wall, peak, words, proc.returncode == 0)
+
+
+def looped(item, minutes: float, workdir: Path):
+    """``item``'s audio repeated to at least ``minutes`` (16 kHz wav) with its lyrics repeated as often."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from lyricalign.audio import SAMPLE_RATE, load_audio
+
+    audio = load_audio(item.audio_path)
+    copies = int(np.ceil(minutes * 60 * SAMPLE_RATE / len(audio)))
+    path = workdir / f"{item.audio_path.stem}-x{copies}.wav"
+    sf.write(path, np.tile(audio, copies), SAMPLE_RATE)
+    text = "\n\n".join([item.lyrics_text.strip()] * copies)
+    return replace(item, name=f"{item.name} x{copies} ({copies * len(audio) / SAMPLE_RATE / 60:.1f} min)",
+                   audio_path=path, lyrics_text=text)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/jamendo-dev")
-    parser.add_argument("--methods", default="uniform,ctc,hmm")
+    parser.add_argument("--dataset", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "jamendo-dev")
+    parser.add_argument("--methods", default="hmm,sphinx")
     parser.add_argument("--model", default=None, help="ONNX model for the ctc rows")
+    parser.add_argument("--long-minutes", default="", help="also align the first song looped to these lengths, e.g. 10,20")
+    parser.add_argument("--songs-only-long", action="store_true", help="only the looped songs")
+    parser.add_argument("--max-duration", default="1500", help="passed to lyricalign align (seconds)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    with open(args.dataset / "JamendoLyrics.csv", newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    from lyricalign.evaluation import load_dataset
+
+    items = list(load_dataset(args.dataset).items)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        long_items = [looped(items[0], float(m), work) for m in args.long_minutes.split(",") if m.strip()]
+        chosen = long_items if args.songs_only_long else items + long_items
         for method in args.methods.split(","):
             if method == "ctc" and not args.model:
                 logger.warning("skipping ctc: pass --model")
                 continue
-            for row in rows:
-                runs.append(run_song(args.dataset, row, method, args.model, Path(tmp)))
+            for item in chosen:
+                runs.append(run_song(item, method, args.model, work, ["--max-duration", args.max_duration]))
+                logger.info("%s %s: %.2f s, %.0f MB", method, item.name, runs[-1].wall_seconds, runs[-1].peak_rss_mb)
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')} UTC")
     print("| method | song | audio s | wall s | RTF | peak RSS MB | words | ok |")
     print("|---|---|---:|---:|---:|---:|---:|---|")
     for r in runs:

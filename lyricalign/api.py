@@ -29,6 +29,7 @@ class AlignOptions:
     method: str | None = None  # None: ctc when a model is given, else DEFAULT_METHOD
     model: str | None = None
     limits: AudioLimits = AudioLimits()
+    adaptation: int | None = None  # hmm: per-song adaptation iterations (0: off; None: the engine's default)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "language", normalize_language(self.language))
@@ -36,6 +37,15 @@ class AlignOptions:
             check_method(self.method)
         if self.model and self.resolved_method != "ctc":
             raise LyricalignError(f"--model applies to the ctc method only, not {self.resolved_method!r}")
+        if self.adaptation is not None:
+            if self.resolved_method != "hmm":
+                raise LyricalignError(f"adaptation applies to the hmm method only, not {self.resolved_method!r}")
+            from .acoustic.adaptation import AdaptationOptions
+
+            try:
+                AdaptationOptions(iterations=self.adaptation)
+            except ValueError as e:
+                raise LyricalignError(str(e)) from e
 
     @property
     def resolved_method(self) -> str:
@@ -44,7 +54,11 @@ class AlignOptions:
         return "ctc" if self.model else DEFAULT_METHOD
 
     def engine_options(self) -> dict[str, Any]:
-        return {"model": self.model} if self.resolved_method == "ctc" else {}
+        if self.resolved_method == "ctc":
+            return {"model": self.model}
+        if self.resolved_method == "hmm" and self.adaptation is not None:
+            return {"adaptation_iterations": self.adaptation}
+        return {}
 
 
 def create_engine_for(options: AlignOptions) -> Engine:

@@ -51,11 +51,13 @@ def _add_align(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("audio", metavar="AUDIO", help="audio file (mp3, wav, flac, ogg, m4a, opus, ...)")
     p.add_argument("lyrics", metavar="LYRICS_FILE", help="UTF-8 lyrics, one sung line per line, blank line between paragraphs")
     p.add_argument("-l", "--language", default="en", help="lyrics language: en, es, fr, de, it, pt (default: en)")
-    p.add_argument("-m", "--method", default=None, help="ctc, hmm, dtw or uniform (default: hmm; ctc when --model is given)")
+    p.add_argument("-m", "--method", default=None, help="hmm, sphinx, ctc, dtw or uniform (default: hmm; ctc when --model is given)")
     p.add_argument("--model", default=None, help="acoustic model for ctc: an ONNX file or an installed model's name")
     p.add_argument("-f", "--format", choices=FORMATS, default=None, help="output format (default: from -o's suffix, else json)")
     p.add_argument("-o", "--output", default=None, help="output file, written atomically (default: stdout)")
     p.add_argument("--max-duration", type=float, default=None, help="longest audio accepted, seconds (default: 1200)")
+    p.add_argument("--adaptation", type=_int_arg, default=None, metavar="N",
+                   help="hmm: iterations of per-song acoustic adaptation, 0 (off) to 5 (default: 1)")
     p.set_defaults(func=run_align)
 
 
@@ -69,7 +71,8 @@ def run_align(args: argparse.Namespace) -> int:
     if args.max_duration is not None and not args.max_duration > 0:
         raise LyricalignError(f"--max-duration must be a positive number of seconds, got {args.max_duration:g}")
     limits = AudioLimits(max_duration=args.max_duration or DEFAULT_MAX_DURATION)
-    options = AlignOptions(language=args.language, method=args.method, model=args.model, limits=limits)
+    options = AlignOptions(language=args.language, method=args.method, model=args.model, limits=limits,
+                           adaptation=args.adaptation)
     with Stages(["lyrics", "audio", "model", "align", "write"]) as stages:
         lyrics = prepare_lyrics(read_lyrics_file(args.lyrics), options.language)
         stages.next()
@@ -87,6 +90,13 @@ def run_align(args: argparse.Namespace) -> int:
     if args.output:
         logger.info("wrote %d words, %d lines to %s", len(result.words), len(result.lines), Path(args.output))
     return EXIT_OK
+
+
+def _int_arg(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -207,3 +207,24 @@ def test_viterbi_on_the_real_graph_prefers_the_planted_words(checkpoint):
     scores = np.full((len(path), len(graph.selection.senones)), -50.0, np.float32)
     scores[np.arange(len(path)), graph.hmm.emission[path]] = 0.0
     np.testing.assert_array_equal(viterbi(graph.hmm, scores, 1.0).states, path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language,lines", [
+    ("en", SONG),
+    ("es", [["hola", "mi", "amigo"], ["la", "noche", "es", "larga", "y", "fría"], ["canta", "conmigo", "esta", "noche"]]),
+])
+def test_parity_with_the_pocketsphinx_decoder(language, lines):
+    """Same model, same pronunciations: word starts agree with pocketsphinx's own unpruned word-level
+    pass within 50 ms for >= 95 % of the words, or ours are closer to the truth."""
+    from lyricalign.engines.sphinx import SphinxEngine
+
+    song = make_synthetic_song(lines, language, seed=5)
+    lyrics = parse_lyrics(song.lyrics_text, language)
+    ours = HMMEngine(adaptation_iterations=0).align(song.audio, lyrics)
+    theirs = SphinxEngine(phone_loop_confidence=False).align(song.audio, lyrics)
+    ours_starts, theirs_starts = np.array([w.start for w in ours.words]), np.array([w.start for w in theirs.words])
+    truth = np.array([s for s, _ in song.word_times])
+    agree = np.mean(np.abs(ours_starts - theirs_starts) <= 0.05)
+    assert agree >= 0.95 or np.abs(ours_starts - truth).mean() < np.abs(theirs_starts - truth).mean(), (
+        ours_starts.round(2), theirs_starts.round(2), truth.round(2))

@@ -130,3 +130,33 @@ def test_scores_shape_is_checked() -> None:
         viterbi(graph, np.zeros((4, 2), np.float32))  # column 3 missing
     with pytest.raises(ValueError):
         ViterbiSearch(graph, 3, scale=0.0)
+
+
+def test_memory_stays_bounded_on_a_long_input() -> None:
+    """A 10-minute song's worth of frames (60,000) over 3,000 states, fed in blocks: the search holds
+    a bit per state per frame plus a nibble per jump target, far below one byte per state per frame."""
+    import tracemalloc
+
+    n, frames, block = 3000, 60_000, 4096
+    arcs = [(s, s, np.log(0.6)) for s in range(n)] + [(s - 1, s, np.log(0.4)) for s in range(1, n)]
+    arcs += [(s - 4, s, np.log(0.1)) for s in range(12, n, 12)]  # word junctions skipping a silence
+    initial, final = np.full(n, -np.inf), np.full(n, -np.inf)
+    initial[0], final[-1] = 0.0, 0.0
+    graph = HMMGraph.from_arcs(np.arange(n) % 50, arcs, initial, final)
+    rng = np.random.default_rng(0)
+    blocks = [rng.normal(-5, 1, (min(block, frames - a), 50)).astype(np.float32) for a in range(0, frames, block)]
+    viterbi(graph, blocks[0])  # load the compiled kernels before measuring
+    tracemalloc.start()
+    try:
+        search = ViterbiSearch(graph, frames, 0.2)
+        for scores in blocks:
+            search.feed(scores)
+        result = search.finish()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    expected = frames * ((n + 7) // 8 + (len(range(12, n, 12)) + 1) // 2)
+    assert search.backpointer_bytes == expected
+    assert peak < expected + 2 * frames * 4 + 1_000_000  # + the path and small per-block scratch
+    assert peak < frames * n / 5  # one byte per cell would be 5x more
+    assert result.states[0] == 0 and result.states[-1] == n - 1 and np.all(np.diff(result.states) >= 0)

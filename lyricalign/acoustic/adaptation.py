@@ -44,6 +44,7 @@ class AdaptationOptions:
     iterations: int = 1
     classes: tuple[str, ...] = CLASS_NAMES
     min_frames: int = 100  # a class seen on fewer frames keeps the identity
+    bias_only: bool = False  # True: mu' = mu + b (a shift per class and dimension, no scale)
 
     def __post_init__(self) -> None:
         if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or not 0 <= self.iterations <= 5:
@@ -117,7 +118,8 @@ def estimate(stats: Statistics, means: np.ndarray, variances: np.ndarray, classe
         if name not in options.classes or frames < options.min_frames:
             report[name] = {"frames": round(frames, 1), "adapted": False}
             continue
-        a, b = _solve(stats.count[books], stats.total[books], means[books].astype(np.float64), precision[books])
+        a, b = _solve(stats.count[books], stats.total[books], means[books].astype(np.float64), precision[books],
+                      options.bias_only)
         scale[books], bias[books] = a, b
         report[name] = {"frames": round(frames, 1), "adapted": True, "mean_scale": round(float(a.mean()), 4),
                         "c0_bias": round(float(b[0, 0]), 4)}
@@ -125,7 +127,7 @@ def estimate(stats: Statistics, means: np.ndarray, variances: np.ndarray, classe
     return MeanTransform(scale.reshape(flat).astype(np.float32), bias.reshape(flat).astype(np.float32)), report
 
 
-def _solve(count, total, mu, precision) -> tuple[np.ndarray, np.ndarray]:
+def _solve(count, total, mu, precision, bias_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Per stream and dimension: minimise sum_g prec * sum_t gamma (x - a mu - b)^2 (+ a small ridge to (1, 0))."""
     n = count[..., None]  # (c, K, G, 1)
     a11 = np.sum(precision * n * mu**2, axis=(0, 2))  # (K, d)
@@ -133,6 +135,8 @@ def _solve(count, total, mu, precision) -> tuple[np.ndarray, np.ndarray]:
     a22 = np.sum(precision * n, axis=(0, 2))
     r1 = np.sum(precision * mu * total, axis=(0, 2))
     r2 = np.sum(precision * total, axis=(0, 2))
+    if bias_only:
+        return np.ones_like(a22), (r2 - a12) / (a22 * (1 + RIDGE) + 1e-9)
     ridge1, ridge2 = RIDGE * a11 + 1e-9, RIDGE * a22 + 1e-9
     a11, a22, r1 = a11 + ridge1, a22 + ridge2, r1 + ridge1  # prior (a, b) = (1, 0)
     det = a11 * a22 - a12**2

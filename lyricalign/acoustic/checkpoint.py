@@ -22,6 +22,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Collection
 
 import numpy as np
 
@@ -101,11 +102,14 @@ class AcousticCheckpoint:
     log_transitions: np.ndarray  # (n_tmat, n_emit, n_emit + 1) natural log, -inf where impossible
     frontend: FrontEndOptions
     noise_words: dict[str, str]
-    dictionary: dict[str, list[tuple[str, ...]]]
 
     @property
     def scorer_path(self) -> Path:
         return self.folder / SCORER_FILE
+
+    def pronunciations_of(self, words: Collection[str]) -> dict[str, list[tuple[str, ...]]]:
+        """The dictionary's entries for ``words`` (read per song: the whole dictionary is ~70 MB in memory)."""
+        return read_dictionary(self.folder / DICTIONARY_FILE, words)
 
     @property
     def n_codebooks(self) -> int:
@@ -147,7 +151,6 @@ def load_checkpoint(folder: str | Path) -> AcousticCheckpoint:
         folder=folder, info=info, definition=definition,
         log_transitions=read_transitions(folder / "transition_matrices"), frontend=frontend,
         noise_words=read_noise_dictionary(folder / "noisedict", definition),
-        dictionary=read_dictionary(folder / DICTIONARY_FILE),
     )
 
 

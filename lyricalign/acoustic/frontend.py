@@ -23,8 +23,8 @@ en-us acoustic model, so this module re-implements pocketsphinx 5's float build 
    pocketsphinx builds it).
 5. **Noise removal** (``fe_noise.c``): smoothed power, lower-envelope noise and floor trackers,
    temporal masking, a gain in [1/20, 20] smoothed over +-4 filters, applied to the mel energies.
-   This is a recurrence over frames, the only part that loops in Python (over frames, vectorised
-   over the 25 filters); its state is carried across chunks.
+   These are recurrences over frames: they run over blocks of ``_NOISE_BLOCK_FRAMES`` frames (state
+   carried between blocks), each block cut into segments computed side by side (:func:`_scan`).
 6. ``log(mel + 1e-4)`` (the floor keeps digital silence finite), **DCT-II** with the unitary scale
    (``-transform dct``: ``c0 = sqrt(1/N) sum``, ``ci = sqrt(2/N) sum cos(pi i (j + 0.5) / N)``),
    accumulated in float32 like pocketsphinx's ``mfcc_t``, then the sine **lifter** 22.
@@ -32,21 +32,21 @@ en-us acoustic model, so this module re-implements pocketsphinx 5's float build 
    **1s_c_d_dd** (``feat.c``): ``[c, c[t+2] - c[t-2], (c[t+3] - c[t-1]) - (c[t+1] - c[t-3])]`` with
    the first and last frames replicated 3 times at the edges, giving ``(T, 39)``.
 
-The signal is processed ``_CHUNK_FRAMES`` frames at a time (about 8 MB of FFT scratch per chunk), so
+The signal is processed ``_CHUNK_FRAMES`` frames at a time (a few MB of FFT scratch per chunk), so
 a 20-minute song needs memory for its input and its (T, 39) output, not for its spectrogram. Every
-per-frame step is independent of the chunk boundaries, so chunked output equals unchunked output
-bit for bit.
+per-frame step is independent of the FFT chunk boundaries (the noise blocks are fixed), so chunked
+output equals unchunked output bit for bit.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
-_CHUNK_FRAMES = 4096  # frames per FFT chunk: 4096 x 257 complex128 ~ 17 MB transient
-_NOISE_BLOCK_FRAMES = 16 * 1024  # frames per noise-removal block (its own arrays: ~3 MB each)
+_CHUNK_FRAMES = 1024  # frames per FFT chunk: 1024 x 257 complex128 ~ 4 MB transient
+_NOISE_BLOCK_FRAMES = 32 * 1024  # frames per noise-removal block (5.5 min; its arrays ~7 MB each)
 _LOG_FLOOR = 1e-4  # fe_sigproc.c LOG_FLOOR, added to the mel energies before the log
 _DELTA_WINDOW = 2  # feat.c FEAT_DCEP_WIN; 1s_c_d_dd needs DCEP_WIN + 1 frames either side
 _FEATURE_WINDOW = _DELTA_WINDOW + 1
@@ -153,6 +153,12 @@ class FrontEndOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 problems.append(f"{name} must be an integer, got {value!r}")
+        for name in ("window_seconds", "lower_hz", "upper_hz", "preemphasis"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                problems.append(f"{name} must be a number, got {value!r}")
+            elif not math.isfinite(value):
+                problems.append(f"{name} must be finite, got {value!r}")
         for name in ("dither", "remove_noise"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 problems.append(f"{name} must be a bool, got {getattr(self, name)!r}")
@@ -260,6 +266,8 @@ def frame_count(n_samples: int, options: FrontEndOptions = FrontEndOptions()) ->
     ``fe_process_frames`` makes ``1 + (n - size) // shift`` full frames and ``fe_end_utt`` one more
     from the leftover samples (there always are some, since size > shift); fewer samples than one
     window make that single partial frame; none make none. Frame ``t`` starts at ``t * shift``.
+    These are the frames pocketsphinx's search scores (its last segment ends at frame T - 1);
+    ``Decoder.n_frames()`` reports one more (``acmod->output_frame + 1``).
     """
     if n_samples < 0:
         raise ValueError(f"n_samples must be >= 0, got {n_samples}")
@@ -410,17 +418,12 @@ def _dither_bits(n: int, seed: int) -> np.ndarray:
 
 def _mel_energies(y: np.ndarray, n_frames: int, options: FrontEndOptions, tables: "_Tables") -> np.ndarray:
     """Pre-emphasised samples ``(shift*(n-1) + size,)`` -> ``(n, n_mels)`` float64 mel energies."""
-    size = options.frame_size
-    frames = np.lib.stride_tricks.sliding_window_view(y, size)[:: options.frame_shift][:n_frames]
-    padded = np.zeros((n_frames, options.n_fft), dtype=np.float64)
-    np.multiply(frames, tables.window, out=padded[:, :size])
-    spectrum = np.fft.rfft(padded, axis=1)
-    power = spectrum.real**2 + spectrum.imag**2  # (n, n_fft/2 + 1)
-    mel = np.empty((n_frames, options.n_mels), dtype=np.float64)
-    for i, (start, coeffs) in enumerate(tables.filters):
-        # row-wise reduce: independent of how many frames are in the chunk
-        mel[:, i] = (power[:, start : start + len(coeffs)] * coeffs).sum(axis=1)
-    return mel
+    frames = np.lib.stride_tricks.sliding_window_view(y, options.frame_size)[:: options.frame_shift][:n_frames]
+    spectrum = np.fft.rfft(frames * tables.window, n=options.n_fft, axis=1)  # zero-pads to n_fft
+    squares = spectrum.view(np.float64)  # (n, 2 * (n_fft/2 + 1)): re, im interleaved
+    np.square(squares, out=squares)
+    # |X|^2 = re^2 + im^2 and the filterbank in one product: each weight appears for re and for im
+    return squares @ tables.interleaved_filters
 
 
 def _mel_to_cepstra(mel: np.ndarray, tables: "_Tables") -> np.ndarray:
@@ -446,8 +449,8 @@ class _NoiseRemover:
     envelopes of ``P`` and of the signal ``S = max(P - N, 1)`` (rise with 0.995, fall with 0.5);
     ``S`` is masked by a peak decaying with 0.85 and floored at ``F``; the gain ``S / P`` clipped to
     [1/20, 20] is averaged over +-4 filters and multiplies the mel energies. The first frame sets
-    ``P = m, N = F = m / 20, peak = 0``. The recurrences run through :func:`_scan`, so the results
-    are those of the frame-by-frame loop, bit for bit, but mostly computed in parallel.
+    ``P = m, N = F = m / 20, peak = 0``. The recurrences run through :func:`_scan`: the results of
+    the frame-by-frame loop to ~1e-12 relative, mostly computed in parallel.
     """
 
     def __init__(self, n_mels: int) -> None:
@@ -502,18 +505,23 @@ def _decaying_peak(peak: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 _SCAN_SEGMENT = 1024  # frames per parallel segment of :func:`_scan`
 _SCAN_WARMUP = 512  # frames each segment runs before its own, to converge onto the true state
+_SCAN_RTOL = 1e-12  # accepted relative distance of a warmed-up state from the true one
 
 
-def _scan(step, x: np.ndarray, initial: np.ndarray, segment: int = _SCAN_SEGMENT, warmup: int = _SCAN_WARMUP) -> np.ndarray:
+def _scan(
+    step, x: np.ndarray, initial: np.ndarray, segment: int = _SCAN_SEGMENT, warmup: int = _SCAN_WARMUP
+) -> np.ndarray:
     """States ``s[t] = step(s[t-1], x[t])`` for ``(T, F)`` ``x`` from ``s[-1] = initial``: ``(T, F)`` float64.
 
     A Python loop over 120 000 frames costs more than the rest of the front end, so the frames are
     cut into segments of ``segment`` frames that run side by side, one numpy step per frame of a
     segment. Each segment after the first starts ``warmup`` frames early from a guess (the largest
-    input of its warm-up, per filter); these trackers forget their start quickly, so the guess
-    usually reaches exactly (bit for bit) the previous segment's final state by the end of the
-    warm-up, and from then on computes exactly what the sequential loop computes. Where it did not,
-    that segment is recomputed sequentially from the true state. ``step`` must be elementwise.
+    input of its warm-up, per filter). These trackers are non-expansive (a difference between two
+    states never grows: every step is a convex combination or a max with decay), so a warmed-up
+    state within ``_SCAN_RTOL`` of the previous segment's final state keeps the whole segment within
+    that distance of the sequential loop (in practice the warm-up usually lands on it bit for bit).
+    A segment whose warm-up did not get that close is recomputed sequentially from the true state.
+    ``step`` must be elementwise. The segmentation depends only on ``len(x)``, not on FFT chunking.
     """
     n, width = x.shape
     n_segments = -(-n // segment)
@@ -521,8 +529,8 @@ def _scan(step, x: np.ndarray, initial: np.ndarray, segment: int = _SCAN_SEGMENT
         return _scan_sequential(step, x, initial)
     # row r of `padded` is frame r - warmup; rows past the end repeat the last frame (discarded)
     padded = np.concatenate([np.repeat(x[:1], warmup, 0), x, np.repeat(x[-1:], n_segments * segment - n, 0)])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, warmup + segment, axis=0)[::segment]
-    inputs = np.ascontiguousarray(windows.transpose(2, 0, 1))  # (warmup + segment, n_segments, F)
+    rows = np.arange(warmup + segment)[:, None] + segment * np.arange(n_segments)[None, :]
+    inputs = padded[rows]  # (warmup + segment, n_segments, F): step t of every segment side by side
     state = inputs[:warmup].max(axis=0)
     states = np.empty_like(inputs)
     for t in range(warmup + segment):
@@ -530,10 +538,13 @@ def _scan(step, x: np.ndarray, initial: np.ndarray, segment: int = _SCAN_SEGMENT
             state[0] = initial  # the first segment has no warm-up: its true start is known
         state = step(state, inputs[t])
         states[t] = state
-    out = states[warmup:].transpose(1, 0, 2).reshape(n_segments * segment, width)[:n].copy()
+    out = np.empty((n_segments * segment, width))
+    out.reshape(n_segments, segment, width)[:] = states[warmup:].transpose(1, 0, 2)
+    out = out[:n]
     for k in range(1, n_segments):
         start = k * segment
-        if not np.array_equal(states[warmup - 1, k], out[start - 1]):
+        guess, true = states[warmup - 1, k], out[start - 1]
+        if not np.all(np.abs(guess - true) <= _SCAN_RTOL * np.abs(true)):
             stop = min(start + segment, n)
             out[start:stop] = _scan_sequential(step, x[start:stop], out[start - 1])
     return out
@@ -556,6 +567,7 @@ class _Tables:
     alpha: float  # pre-emphasis, float32-rounded as pocketsphinx stores it
     window: np.ndarray  # (frame_size,) float64 Hamming
     filters: tuple[tuple[int, np.ndarray], ...]  # per mel filter: first FFT bin, float32 weights
+    interleaved_filters: np.ndarray  # (2 * (n_fft/2 + 1), n_mels) float64, rows 2k and 2k+1 = bin k
     cosines: np.ndarray  # (n_cepstra, n_mels) float32 DCT basis
     dct_scale: np.ndarray  # (n_cepstra,) float32: sqrt(1/N) for c0, sqrt(2/N) for the rest
     lifter: np.ndarray | None  # (n_cepstra,) float32 or None
@@ -589,10 +601,15 @@ def _build_tables(options: FrontEndOptions) -> _Tables:
         lifter = np.array(
             [1 + half_l * math.sin(i * math.pi / options.lifter) for i in range(n_cep)], dtype=np.float32
         )
+    filters = tuple(_mel_filters(options))
+    dense = np.zeros((options.n_fft // 2 + 1, n_mels))
+    for i, (start, weights) in enumerate(filters):
+        dense[start : start + len(weights), i] = weights
     return _Tables(
         alpha=float(np.float32(options.preemphasis)),
         window=window,
-        filters=tuple(_mel_filters(options)),
+        filters=filters,
+        interleaved_filters=np.repeat(dense, 2, axis=0),
         cosines=cosines,
         dct_scale=scale,
         lifter=lifter,

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 INPUTS = ("features", "senones", "counts", "mean_scale", "mean_bias")
 OUTPUT = "scores"
-BLOCK_FRAMES = 512  # frames per ONNX call: ~40 MB of intermediates for 42 codebooks x 128 Gaussians x 3 streams
+BLOCK_FRAMES = 256  # frames per ONNX call: ~17 MB per intermediate (3 streams x 42 codebooks x 128 Gaussians)
 THREADS_ENV = "LYRICALIGN_INTRA_OP_THREADS"
 
 
@@ -105,6 +105,7 @@ class SenoneScorer:
             options.intra_op_num_threads = threads
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.add_session_config_entry("session.set_denormal_as_zero", "1")  # denormals slow MatMul ~5x
+        options.enable_cpu_mem_arena = False  # the arena keeps every block's peak; songs need bounded memory
         available = ort.get_available_providers()
         chosen = [p for p in (providers or ("CPUExecutionProvider",)) if p in available] or ["CPUExecutionProvider"]
         try:

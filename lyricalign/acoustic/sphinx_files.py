@@ -26,6 +26,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Collection
 
 import numpy as np
 
@@ -310,14 +311,18 @@ def read_noise_dictionary(path: Path, definition: ModelDefinition) -> dict[str, 
     return words
 
 
-def read_dictionary(path: str | Path) -> dict[str, list[tuple[str, ...]]]:
+def read_dictionary(path: str | Path, words: Collection[str] | None = None) -> dict[str, list[tuple[str, ...]]]:
     """CMU pronouncing dictionary -> word -> pronunciations (phone tuples) in file order.
 
     ``word(2)`` lines are further variants of ``word``; text after ``#`` is a comment. Words keep the
     file's case (cmudict-en-us is lower case). A word without phones is a ModelError naming the line.
+    With ``words``, only those entries are kept (a song's words: ~0.1 s and no 70 MB of dictionary).
     """
     path = Path(path)
     text = _read_text(path)
+    if words is not None:
+        wanted = set(words)
+        text = "\n".join(line for line in text.splitlines() if line.split("(", 1)[0].split(" ", 1)[0] in wanted)
     # ~250k small containers: the cyclic GC would rescan them repeatedly (4x slower); none can be cyclic.
     was_enabled = gc.isenabled()
     gc.disable()

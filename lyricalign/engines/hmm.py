@@ -11,7 +11,7 @@ A thin composition of the stages, each its own module:
    its batching endpoint);
 5. one exact word-level Viterbi pass over the whole song (:mod:`lyricalign.align.hmm_viterbi`);
 6. per-song adaptation of the Gaussian means, then the final pass (:mod:`lyricalign.acoustic.adaptation`);
-7. per-word confidences against a free phone loop (:func:`word_confidences`).
+7. per-word confidences and a song-level quality verdict against a free phone loop (:func:`frame_ratios`).
 
 Settings (acoustic scale 0.2, no silence penalty, cross-word triphones) and every variant's
 numbers are in docs/benchmarks.md.
@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 ACOUSTIC_SCALE = 0.2  # senone log-likelihoods x 0.2 against unscaled transitions (docs/benchmarks.md)
 SCORE_BLOCK_FRAMES = 4096  # frames per scoring request (41 s of audio)
 MIN_FRAMES_PER_PHONE = 3  # three emitting states, no skips
+#: Songs whose alignment quality (:func:`alignment_quality`) falls below this are flagged suspect.
+QUALITY_THRESHOLD = 0.5
 #: A progress callback: (stage name, fraction of the alignment done in [0, 1]).
 Progress = Callable[[str, float], None]
 
@@ -59,7 +61,6 @@ class HMMOptions:
     graph: GraphOptions = GraphOptions()
     adaptation: AdaptationOptions = AdaptationOptions()
     alternative_pronunciations: bool = True
-    confidence: bool = True
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.acoustic_scale) or not 0 < self.acoustic_scale <= 10:
@@ -111,7 +112,9 @@ class HMMEngine(Engine):
         """Timings of ``lyrics.words`` in ``audio`` (``(N,)`` float32, 16 kHz) and the run's diagnostics."""
         report = progress or (lambda stage, fraction: None)
         clock = _Clock()
-        prons = pronunciations(lyrics, self.checkpoint.dictionary, self.options.alternative_pronunciations)
+        vocabulary = {part for w in lyrics.words for part in w.spoken.split()} if lyrics.language == "en" else ()
+        prons = pronunciations(lyrics, self.checkpoint.pronunciations_of(vocabulary),
+                               self.options.alternative_pronunciations)
         tokens = [i for i, p in enumerate(prons) if p]
         graph = build_word_graph(prons, tokens, self.checkpoint.definition, self.checkpoint.log_transitions,
                                  self.options.graph, extra_senones=self._ci_senones)
@@ -126,8 +129,8 @@ class HMMEngine(Engine):
                         lambda transform, span: self._pass(graph, features, transform, report, span))
         final = adapted.final_pass
         spans = word_spans(graph, final.result.states)
-        confidences = (word_confidences(graph, final, spans, self.options.acoustic_scale, self._ci_columns(graph))
-                       if self.options.confidence else [None] * len(spans))
+        ratio = frame_ratios(graph, final, self.options.acoustic_scale, self._ci_columns(graph))
+        confidences = [None if span is None else float(np.exp(ratio[span[0] : span[1]].mean())) for span in spans]
         timings: list[WordTiming | None] = [None] * len(lyrics.words)
         rate = self.checkpoint.frontend.frame_rate
         for token, span, confidence in zip(graph.tokens, spans, confidences):
@@ -136,7 +139,8 @@ class HMMEngine(Engine):
         report("done", 1.0)
         extras = {"model": self.model_name, "frames": len(features), "states": graph.hmm.n_states,
                   "senones": len(graph.selection.senones), "path_score": final.result.score,
-                  "seconds": {**clock.laps, **_sum_passes(adapted.passes)}, "adaptation": adapted.report}
+                  "seconds": {**clock.laps, **_sum_passes(adapted.passes)}, "adaptation": adapted.report,
+                  "quality": alignment_quality(ratio, spans)}
         return timings, extras
 
     def _pass(self, graph: WordGraph, features: np.ndarray, transform: MeanTransform, report: Progress,
@@ -164,20 +168,30 @@ class HMMEngine(Engine):
         return graph.selection.index_of(self._ci_senones)
 
 
-def word_confidences(graph: WordGraph, final: _Pass, spans: Sequence[tuple[int, int] | None], scale: float,
-                     ci_columns: np.ndarray) -> list[float | None]:
-    """Per word: ``exp`` of the mean per-frame log-likelihood ratio of its aligned states against a free
-    loop of context-independent phones (the best CI senone of each frame), acoustic scale applied.
+def frame_ratios(graph: WordGraph, final: _Pass, scale: float, ci_columns: np.ndarray) -> np.ndarray:
+    """``(T,)`` per-frame log-likelihood ratio (acoustic scale applied, <= 0) of the aligned state against
+    a free loop of context-independent phones: the best CI senone of each frame.
 
-    A word placed on audio its phones do not explain (an instrumental, another line) scores far below
-    what any phone sequence reaches there: its ratio drops towards 0; a well-placed word stays near 1.
+    A word placed on audio its phones do not explain (an instrumental, another line) falls far below
+    what some phone reaches there; a well-placed word stays near 0. Word confidences are ``exp`` of
+    its frames' mean ratio, in (0, 1].
     """
     states = final.result.states
-    frames = np.arange(len(states))
-    on_path = final.scores[frames, graph.hmm.emission[states]].astype(np.float32)
+    on_path = final.scores[np.arange(len(states)), graph.hmm.emission[states]].astype(np.float32)
     free_loop = final.scores[:, ci_columns].astype(np.float32).max(axis=1)
-    ratio = np.minimum(on_path - free_loop, 0.0) * scale
-    return [None if span is None else float(np.exp(ratio[span[0] : span[1]].mean())) for span in spans]
+    return np.minimum(on_path - free_loop, 0.0) * scale
+
+
+def alignment_quality(ratio: np.ndarray, spans: Sequence[tuple[int, int] | None]) -> dict[str, Any]:
+    """The song-level verdict: ``exp`` of the mean ratio over every aligned word's frames.
+
+    Wrong lyrics, a wrong language or the wrong song force phones onto audio that other phones explain
+    far better, so the score drops for the whole song; below :data:`QUALITY_THRESHOLD` the result is
+    flagged ``suspect`` (rates measured by ``benchmarks/bench_confidence.py``, docs/benchmarks.md).
+    """
+    frames = [ratio[a:b] for a, b in (s for s in spans if s is not None)]
+    score = float(np.exp(np.concatenate(frames).mean())) if frames else 0.0
+    return {"score": round(score, 4), "suspect": score < QUALITY_THRESHOLD, "threshold": QUALITY_THRESHOLD}
 
 
 def _check_length(n_frames: int, prons: Sequence[Sequence[tuple[str, ...]]]) -> None:
