@@ -93,3 +93,51 @@ def test_concurrent_ctc_requests_through_the_batcher(batching_service: RunningSe
         assert [w["start"] for w in words] == sorted(w["start"] for w in words)
     batching = httpx.get(batching_service.url + "/info", timeout=10).json()["batching"]
     assert (batching["enabled"], batching["max_batch_size"], batching["intra_op_threads"]) == (True, 2, 0)
+
+
+# --- the hmm path: senone scoring batched across requests ------------------------------------------
+
+def test_score_items_equal_one_call_per_item(acoustic_checkpoint: Path) -> None:
+    """Blocks of several requests scored together (union of senones, grouped by transform) give each
+    block exactly what its own call would."""
+    from lyricalign.acoustic.checkpoint import load_checkpoint
+    from lyricalign.acoustic.scorer import MeanTransform, SenoneScorer, SenoneSelection
+    from service.acoustic_path import ScoreItem, score_items
+
+    checkpoint = load_checkpoint(acoustic_checkpoint)
+    scorer = SenoneScorer(checkpoint.scorer_path)
+    codebook = checkpoint.definition.senone_codebook
+    rng = np.random.default_rng(2)
+    identity = MeanTransform.identity(42, 39)
+    shifted = MeanTransform(np.full((42, 39), 0.9, np.float32), np.full((42, 39), 0.3, np.float32))
+    items = [ScoreItem(rng.normal(0, 2, (n, 39)).astype(np.float32),
+                       SenoneSelection.of(rng.choice(5126, k, replace=False), codebook, 42), transform)
+             for n, k, transform in ((30, 50, identity), (17, 80, identity), (9, 40, shifted))]
+    decoded = [ScoreItem.decode(item.encode()) for item in items]
+    for item, together in zip(items, score_items(scorer, codebook, decoded)):
+        np.testing.assert_allclose(together, scorer(item.features, item.selection, item.transform), atol=1e-4)
+
+
+def test_hmm_requests_through_the_batcher_equal_the_cli_path(batching_service: RunningService, tmp_path: Path,
+                                                             acoustic_checkpoint: Path) -> None:
+    from lyricalign.engines.hmm import HMMEngine
+    from lyricalign.text import parse_lyrics
+
+    song = make_synthetic_song(LINES[:4], "en", seed=4)
+    audio = write_song(song, tmp_path / "song.wav")
+    local = HMMEngine(adaptation_iterations=1).align(
+        __import__("lyricalign.audio", fromlist=["load_audio"]).load_audio(audio), parse_lyrics(song.lyrics_text, "en"))
+
+    def align(_: int) -> httpx.Response:
+        return httpx.post(batching_service.url + "/align", data={"lyrics": song.lyrics_text, "language": "en",
+                                                                 "adaptation": "1"},
+                          files={"audio": ("song.wav", audio.read_bytes(), "audio/wav")}, timeout=300)
+
+    with ThreadPoolExecutor(2) as pool:
+        responses = list(pool.map(align, range(2)))
+    for response in responses:
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["method"] == "hmm" and body["model"] == local.model
+        np.testing.assert_allclose([w["start"] for w in body["words"]], [w.start for w in local.words], atol=1e-6)
+        assert body["extras"]["adaptation"]["iterations"] == local.extras["adaptation"]["iterations"] == 1
