@@ -31,7 +31,7 @@ from lyricalign.errors import ModelError
 logger = logging.getLogger(__name__)
 
 OPSET = 17
-GRAPH_REVISION = 2  # bump when build_scorer_graph changes what it computes or how
+GRAPH_REVISION = 3  # bump when build_scorer_graph changes what it computes or how
 PARITY_FRAMES = 64
 PARITY_TOLERANCE = 1e-3  # nats; float32 matrix products against the float64 reference
 
@@ -67,56 +67,57 @@ def build_scorer_graph(model: SphinxModel):
         nodes.append(helper.make_node(op, inputs, [output], **attrs))
         return output
 
-    flat = n_books * n_dens
-    # Gaussian log-densities for all streams at once: ll = x^2 A + x B + c, shapes (K, N, C*G).
-    a = (-0.5 * ivar).transpose(1, 3, 0, 2).reshape(n_streams, dim, flat)  # (K, d, C*G)
-    logdet = (-0.5 * np.log(2 * np.pi / ivar).sum(-1)).transpose(1, 0, 2).reshape(n_streams, 1, flat)
+    # Codebook-major layout (C, K, ...): each codebook's densities are one contiguous block, so the
+    # per-codebook mixture products below read slices instead of gathering strided copies.
+    # Gaussian log-densities: [x^2, x, 1] (K, N, 2d+1) @ [A; B; c] (C, K, 2d+1, G) -> (C, K, N, G).
+    a = (-0.5 * ivar).transpose(0, 1, 3, 2)  # (C, K, d, G)
+    logdet = (-0.5 * np.log(2 * np.pi / ivar).sum(-1))[:, :, None, :]  # (C, K, 1, G)
     const("means", means.astype(np.float32))  # (C, K, G, d)
     const("ivar", ivar.astype(np.float32))
     const("A", a.astype(np.float32))
     const("logdet", logdet.astype(np.float32))
     const("shape_cd", np.array([n_books, n_streams, 1, dim], np.int64))
-    const("shape_kdf", np.array([n_streams, dim, flat], np.int64))
-    const("shape_k1f", np.array([n_streams, 1, flat], np.int64))
     const("shape_nkd", np.array([-1, n_streams, dim], np.int64))
-    const("shape_knbg", np.array([n_streams, -1, n_books, n_dens], np.int64))
+    const("shape_rows", np.array([-1, n_dens], np.int64))
     scale = node("Reshape", ["mean_scale", "shape_cd"], "scale4")
     bias = node("Reshape", ["mean_bias", "shape_cd"], "bias4")
     mu = node("Add", [node("Mul", ["means", scale], "mu_scaled"), bias], "mu")  # (C, K, G, d)
     mu_ivar = node("Mul", [mu, "ivar"], "mu_ivar")
-    b = node("Reshape", [node("Transpose", [mu_ivar], "b_t", perm=[1, 3, 0, 2]), "shape_kdf"], "B")
+    b = node("Transpose", [mu_ivar], "B", perm=[0, 1, 3, 2])  # (C, K, d, G)
     c_sum = node("ReduceSum", [node("Mul", [mu_ivar, mu], "mu2_ivar"), const("axis_last", np.array([3], np.int64))],
-                 "mu2_sum", keepdims=0)  # (C, K, G)
-    c = node("Add", [node("Mul", [node("Reshape", [node("Transpose", [c_sum], "c_t", perm=[1, 0, 2]), "shape_k1f"],
-                                        "c_r"), const("minus_half", np.array(-0.5, np.float32))], "c_h"), "logdet"], "c")
+                 "mu2_sum", keepdims=1)  # (C, K, G, 1)
+    c = node("Add", [node("Mul", [node("Transpose", [c_sum], "c_t", perm=[0, 1, 3, 2]),
+                                  const("minus_half", np.array(-0.5, np.float32))], "c_h"), "logdet"], "c")
+    weights_aug = node("Concat", ["A", b, c], "W_aug", axis=2)  # (C, K, 2d+1, G)
     x = node("Transpose", [node("Reshape", ["features", "shape_nkd"], "x_nkd")], "x", perm=[1, 0, 2])  # (K, N, d)
-    # One matrix product per stream: [x^2, x, 1] (K, N, 2d+1) @ [A; B; c] (K, 2d+1, C*G).
     x_one = node("Pad", [x, const("pad_one", np.array([0, 0, 0, 0, 0, 1], np.int64)),
                          const("one", np.array(1.0, np.float32))], "x_one", mode="constant")
-    x_aug = node("Concat", [node("Mul", [x, x], "x2"), x_one], "x_aug", axis=2)
-    weights_aug = node("Concat", ["A", b, c], "W_aug", axis=1)
-    ll = node("Reshape", [node("MatMul", [x_aug, weights_aug], "ll_flat"), "shape_knbg"], "ll")
-    peak = node("ReduceMax", [ll], "peak", axes=[3], keepdims=1)  # (K, N, C, 1)
-    # exp(-60) is far above float32's denormals, which slow matrix products ~5x on real songs; a Gaussian
-    # 60 nats below its codebook's best cannot matter next to it (mixture weights are >= e^-26).
-    centered = node("Max", [node("Sub", [ll, peak], "ll_centered"), const("floor", np.array(-60.0, np.float32))],
-                    "ll_floored")
-    dens = node("Exp", [centered], "dens")  # (K, N, C, G)
-    # Mixture sums, codebook by codebook: (K, N, G) @ (K, G, S_c) -> log -> + peak -> sum over K.
-    const("weights", np.exp(model.weights.log_weights.astype(np.float64)).transpose(0, 1, 2).astype(np.float32))
+    x_aug = node("Concat", [node("Mul", [x, x], "x2"), x_one], "x_aug", axis=2)  # (K, N, 2d+1)
+    ll = node("MatMul", [x_aug, weights_aug], "ll")  # (C, K, N, G)
+    peak = node("ReduceMax", [ll], "peak", axes=[3], keepdims=1)  # (C, K, N, 1)
+    # Rows of G: ONNX Runtime broadcasts (rows, G) - (rows, 1) far faster than the 4-d form. Denormals
+    # (exp below -87) are flushed to zero by the session (scorer.py), so no floor is needed here.
+    shape = node("Shape", [ll], "ll_shape")
+    centered = node("Sub", [node("Reshape", [ll, "shape_rows"], "ll_rows"),
+                            node("Reshape", [peak, const("shape_col", np.array([-1, 1], np.int64))], "peak_rows")],
+                    "centered_rows")
+    dens = node("Reshape", [node("Exp", [centered], "dens_rows"), shape], "dens")  # (C, K, N, G)
+    peak_sum = node("ReduceSum", [peak, const("axis_k", np.array([1], np.int64))], "peak_sum", keepdims=0)  # (C, N, 1)
+    # Mixture sums per codebook: (K, N, G) @ (K, G, S_c) -> product over the streams -> log -> + peaks.
+    # Each stream's sum is >= its largest weight (>= e^-26.1 after sendump's quantisation), so the
+    # product of three stays above float32's smallest normal number.
+    const("weights", np.exp(model.weights.log_weights.astype(np.float64)).astype(np.float32))  # (S, K, G)
     groups = [f"senones_{i}" for i in range(n_books)]
     nodes.append(helper.make_node("Split", ["senones", "counts"], groups, axis=0))
-    const("axis_k", np.array([0], np.int64))
+    const("tiny", np.array(1e-37, np.float32))
     parts = []
     for i, group in enumerate(groups):
         idx = const(f"book_{i}", np.array(i, np.int64))
-        d_i = node("Gather", [dens, idx], f"dens_{i}", axis=2)  # (K, N, G)
+        d_i = node("Gather", [dens, idx], f"dens_{i}", axis=0)  # (K, N, G)
         w_i = node("Transpose", [node("Gather", ["weights", group], f"w_{i}", axis=0)], f"wt_{i}", perm=[1, 2, 0])
-        p_i = node("MatMul", [d_i, w_i], f"p_{i}")  # (K, N, S_c)
-        pk_i = node("Gather", [peak, idx], f"peak_{i}", axis=2)  # (K, N, 1)
-        logp = node("Add", [node("Log", [node("Max", [p_i, const(f"tiny_{i}", np.array(1e-30, np.float32))],
-                                              f"pm_{i}")], f"lp_{i}"), pk_i], f"lpk_{i}")
-        parts.append(node("ReduceSum", [logp, "axis_k"], f"s_{i}", keepdims=0))  # (N, S_c)
+        p_i = node("ReduceProd", [node("MatMul", [d_i, w_i], f"p_{i}")], f"pp_{i}", axes=[0], keepdims=0)  # (N, S_c)
+        logp = node("Log", [node("Max", [p_i, "tiny"], f"pm_{i}")], f"lp_{i}")
+        parts.append(node("Add", [logp, node("Gather", [peak_sum, idx], f"pk_{i}", axis=0)], f"s_{i}"))
     node("Concat", parts, OUTPUT, axis=1)
     inputs = [
         helper.make_tensor_value_info("features", TensorProto.FLOAT, ["frames", n_streams * dim]),

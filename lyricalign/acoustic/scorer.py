@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 INPUTS = ("features", "senones", "counts", "mean_scale", "mean_bias")
 OUTPUT = "scores"
-BLOCK_FRAMES = 256  # frames per ONNX call: ~17 MB per intermediate (3 streams x 42 codebooks x 128 Gaussians)
+BLOCK_FRAMES = 512  # frames per ONNX call: ~33 MB per intermediate (3 streams x 42 codebooks x 128 Gaussians)
 THREADS_ENV = "LYRICALIGN_INTRA_OP_THREADS"
 
 
@@ -94,15 +95,19 @@ ScoreFunction = Callable[[np.ndarray, SenoneSelection, MeanTransform], np.ndarra
 
 
 class SenoneScorer:
-    """An ONNX Runtime session over the scorer graph (CPU by default; CUDA when asked and available)."""
+    """An ONNX Runtime session over the scorer graph (CPU by default; CUDA when asked and available).
+
+    On the CPU the blocks of one call run side by side on ``threads`` worker threads (default: one per
+    core), each ONNX call single-threaded: the graph is many small products, which one call spreads over
+    cores far worse than independent blocks do (docs/benchmarks.md).
+    """
 
     def __init__(self, path: str | Path, threads: int | None = None, providers: tuple[str, ...] | None = None) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        threads = threads or int(os.environ.get(THREADS_ENV, "0") or 0)
-        if threads:
-            options.intra_op_num_threads = threads
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.add_session_config_entry("session.set_denormal_as_zero", "1")  # denormals slow MatMul ~5x
         options.enable_cpu_mem_arena = False  # the arena keeps every block's peak; songs need bounded memory
@@ -116,6 +121,8 @@ class SenoneScorer:
         if set(names) != set(INPUTS) or [o.name for o in self._session.get_outputs()] != [OUTPUT]:
             raise ModelError(f"{path}: not a lyricalign senone scorer (inputs {names})")
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
+        self.threads = threads or int(os.environ.get(THREADS_ENV, "0") or 0) or os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="scorer") if self.threads > 1 else None
 
     def __call__(self, features: np.ndarray, selection: SenoneSelection, transform: MeanTransform) -> np.ndarray:
         """Scores ``(N, S)`` float32 of ``features`` ``(N, D)`` for the selected senones, block by block."""
@@ -125,9 +132,17 @@ class SenoneScorer:
         out = np.empty((len(features), len(selection.senones)), dtype=np.float32)
         fixed = {"senones": selection.senones, "counts": selection.counts,
                  "mean_scale": transform.scale.astype(np.float32), "mean_bias": transform.bias.astype(np.float32)}
-        for start in range(0, len(features), BLOCK_FRAMES):
+
+        def run(start: int) -> None:
             block = features[start : start + BLOCK_FRAMES]
             out[start : start + len(block)] = self._session.run([OUTPUT], {"features": block, **fixed})[0]
+
+        starts = range(0, len(features), BLOCK_FRAMES)
+        if self._pool is None or len(starts) == 1:
+            for start in starts:
+                run(start)
+        else:
+            list(self._pool.map(run, starts))
         return out
 
 
