@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from lyricalign.acoustic import frontend as fe
+from lyricalign.acoustic import noise_removal as nr
+from lyricalign.acoustic.noise_removal import NoiseRemover
 from lyricalign.acoustic.frontend import (
     FrontEndOptions,
     cepstra,
@@ -158,7 +160,7 @@ def test_chunked_equals_unchunked_exactly_on_a_long_signal() -> None:
     np.testing.assert_array_equal(cepstra(audio), whole)
 
 
-@pytest.mark.parametrize("step", [fe._smooth_power, fe._lower_envelope, fe._decaying_peak])
+@pytest.mark.parametrize("step", [nr._smooth_power, nr._lower_envelope, nr._decaying_peak])
 @pytest.mark.parametrize("kind", ["noise", "ramp"])
 def test_parallel_scan_equals_the_sequential_loop(step, kind: str) -> None:
     rng = np.random.default_rng(7)
@@ -167,10 +169,10 @@ def test_parallel_scan_equals_the_sequential_loop(step, kind: str) -> None:
     else:  # a slow monotone ramp never lets the warm-up converge: exercises the sequential fix-up
         x = np.linspace(1.0, 1e9, 5000)[:, None] * np.ones(25)
     initial = x[0] / 20
-    expected = fe._scan_sequential(step, x, initial)
+    expected = nr._scan_sequential(step, x, initial)
     for segment, warmup in [(1024, 512), (300, 7), (64, 64)]:
         # accepted warm-ups are within 1e-12 of the true state, and the trackers never amplify that
-        np.testing.assert_allclose(fe._scan(step, x, initial, segment, warmup), expected, rtol=1e-10, atol=0)
+        np.testing.assert_allclose(nr._scan(step, x, initial, segment, warmup), expected, rtol=1e-10, atol=0)
 
 
 def test_noise_removal_matches_a_frame_by_frame_transcription_of_fe_noise_c() -> None:
@@ -192,7 +194,7 @@ def test_noise_removal_matches_a_frame_by_frame_transcription_of_fe_noise_c() ->
         smoothed = [gain[max(i - 4, 0) : min(i + 4, n_filt - 1) + 1].mean() for i in range(n_filt)]
         expected[t] = m * np.array(smoothed)
     got = mel.copy()
-    fe._NoiseRemover(n_filt).apply(got)
+    NoiseRemover(n_filt).apply(got)
     np.testing.assert_allclose(got, expected, rtol=1e-9)
 
 
