@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from lyricalign.audio import duration_of
 from lyricalign.engines import DEFAULT_METHOD
+from lyricalign.language import AUTO
 from lyricalign.schema import AlignmentResult
 
 from .codec import decode_array, encode_array
@@ -49,7 +50,7 @@ logger = logging.getLogger(__name__)
 
 CONFIG = ServiceConfig.from_env()
 MODEL_FILE = "model.onnx"  # name of the ONNX file inside the BentoML model directory
-FORM_FIELDS = ("audio", "lyrics", "language", "method", "format")
+FORM_FIELDS = ("audio", "lyrics", "language", "method", "format", "keep_markers")
 MAX_FORM_PARTS = 16  # parts parsed before the form is refused (unknown fields are ignored)
 
 AUDIO_SECONDS = bentoml.metrics.Counter(
@@ -74,10 +75,14 @@ class AlignInput(bentoml.IODescriptor):
     """Multipart form of ``POST /align``; the fields mirror ``lyricalign align``'s options."""
 
     audio: Path = Field(description="the recording (wav, flac, mp3, ogg, m4a, opus, ...)")
-    lyrics: str = Field(description="UTF-8 lyrics, one sung line per line, blank line between paragraphs")
-    language: str = Field(default="en", description="en, es, fr, de, it or pt (or the language's name)")
+    lyrics: str = Field(description="UTF-8 lyrics, one sung line per line, blank line between paragraphs "
+                                    "(a text field, or a text file part: curl -F lyrics=@song.txt)")
+    language: str = Field(default=AUTO, description="auto (detect from the lyrics), en, es, fr, de, it or pt "
+                                                    "(or the language's name)")
     method: str = Field(default=DEFAULT_METHOD, description="ctc, hmm, dtw or uniform")
-    format: str = Field(default="json", description="json, lrc, elrc, srt, vtt or textgrid")
+    format: str = Field(default="json", description="json, lrc, elrc, srt, vtt, ass or textgrid")
+    keep_markers: bool = Field(default=False, description="align section markers and stage directions "
+                                                          "([Chorus], (x2)) as lyrics and show them in the display formats")
     # Set by from_http_request when the form is refused before validation (never by clients).
     rejection: SkipJsonSchema[Optional[str]] = None
 
@@ -98,6 +103,17 @@ class AlignInput(bentoml.IODescriptor):
         except RequestError as e:
             return cls.model_construct(audio=Path(), lyrics="", rejection=f"415:{e.message}")
         fields = {k: _form_text(v) for k in FORM_FIELDS[1:] if isinstance(v := form.get(k), str)}
+        lyrics_part = form.get("lyrics")
+        if isinstance(lyrics_part, UploadFile):  # curl -F lyrics=@song.txt
+            try:
+                fields["lyrics"] = (await lyrics_part.read()).decode("utf-8-sig")
+            except UnicodeDecodeError as e:
+                return cls.model_construct(audio=Path(), lyrics="", rejection=(
+                    f"lyrics must be UTF-8 text (invalid byte at offset {e.start} of the lyrics file part)"))
+        if "lyrics" not in fields:
+            return cls.model_construct(audio=Path(), lyrics="", rejection=(
+                "lyrics are missing: send them as a text field (-F lyrics=\"$(cat song.txt)\") "
+                "or a file part (-F lyrics=@song.txt)"))
         return cls.model_validate({"audio": audio, **fields})
 
 
@@ -143,14 +159,15 @@ class LyricAlign:
         self,
         audio: Path,
         lyrics: str,
-        language: str = "en",
+        language: str = AUTO,
         method: str = DEFAULT_METHOD,
         format: str = "json",
+        keep_markers: bool = False,
         rejection: Optional[str] = None,
     ) -> dict:
         """Align ``lyrics`` to the uploaded ``audio``; returns the result in ``format`` (JSON by default)."""
         form = {"audio": audio, "lyrics": lyrics, "language": language, "method": method, "format": format,
-                "rejection": rejection}
+                "keep_markers": keep_markers, "rejection": rejection}
         try:
             result, fmt = await self._align(form)
             rendered = render(result, fmt)
@@ -166,12 +183,19 @@ class LyricAlign:
         if rejection:
             status, _, message = rejection.partition(":") if rejection[:3].isdigit() else ("400", "", rejection)
             raise RequestError(int(status), message)
-        params = validate_params(form["lyrics"], form["language"], form["method"], form["format"], self.config)
+        params = validate_params(form["lyrics"], form["language"], form["method"], form["format"], self.config,
+                                 keep_markers=bool(form.get("keep_markers")))
+        if params.method == "ctc":
+            self.ctc.require_trained(self.config.allow_untrained)
         # Bytes, not the temp path: error messages then name "audio", not a server path.
         audio = await asyncio.to_thread(decode_audio, form["audio"].read_bytes(), self.config)
         if params.method == "ctc":
-            return await self.ctc.align(audio, params.lyrics, self._run_windows), params.format
-        return await self.pool.align(params.method, audio, params.lyrics), params.format
+            result = await self.ctc.align(audio, params.lyrics, self._run_windows)
+        else:
+            result = await self.pool.align(params.method, audio, params.lyrics)
+        for warning in result.warnings:
+            logger.warning("%s", warning)
+        return result, params.format
 
     async def _run_windows(self, windows: np.ndarray) -> np.ndarray:
         """``(B, L)`` windows -> ``(B, F, C)`` log-probs, through the batcher unless it is disabled."""

@@ -45,9 +45,10 @@ def song(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_align_with_a_model_writes_every_format(song, tiny_model, tmp_path):
     audio, lyrics = song
-    for fmt in ("json", "lrc", "elrc", "srt", "vtt", "textgrid"):
+    for fmt in ("json", "lrc", "elrc", "srt", "vtt", "ass", "textgrid"):
         out = tmp_path / f"out.{fmt}"
-        proc = run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model), "--format", fmt, "-o", str(out))
+        proc = run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model), "--allow-untrained",
+                       "--format", fmt, "-o", str(out))
         assert proc.returncode == 0, proc.stderr
         assert out.stat().st_size > 0
     data = json.loads((tmp_path / "out.json").read_text())
@@ -61,11 +62,12 @@ def test_align_with_a_model_writes_every_format(song, tiny_model, tmp_path):
 
 def test_align_to_stdout_and_format_from_suffix(song, tiny_model, tmp_path):
     audio, lyrics = song
-    proc = run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model))
+    proc = run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model), "--allow-untrained")
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)["words"]) == len(LYRICS.split())
     out = tmp_path / "karaoke.srt"
-    assert run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model), "-o", str(out)).returncode == 0
+    assert run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model), "--allow-untrained",
+                   "-o", str(out)).returncode == 0
     assert out.read_text().startswith("1\n")
 
 
