@@ -131,3 +131,35 @@ def test_help_lists_every_command():
     assert proc.returncode == 0
     for command in ("align", "evaluate", "data", "export", "models"):
         assert command in proc.stdout
+
+
+def test_untrained_ctc_model_is_refused_unless_allowed(song, tiny_model, tmp_path):
+    audio, lyrics = song
+    out = tmp_path / "out.json"
+    proc = run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model), "-o", str(out))
+    assert proc.returncode == 2 and not out.exists()
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "untrained" in lines[0] and "hmm" in lines[0], proc.stderr
+    allowed = run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model), "--allow-untrained")
+    assert allowed.returncode == 0 and "untrained" in allowed.stderr
+    assert any("untrained" in w for w in json.loads(allowed.stdout)["extras"]["warnings"])
+
+
+def test_ctc_with_only_an_untrained_model_installed_names_it(song, tiny_model, tmp_path):
+    audio, lyrics = song
+    home = tmp_path / "home"
+    env = {"LYRICALIGN_HOME": str(home), "LYRICALIGN_MODEL": ""}
+    assert run_cli("models", "install", str(tiny_model), env=env).returncode == 0
+    proc = run_cli("align", str(audio), str(lyrics), "--method", "ctc", env=env)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no trained acoustic model installed" in lines[0] and "tiny@0" in lines[0], proc.stderr
+
+
+def test_max_duration_default_is_the_core_constant_shared_with_the_service():
+    from lyricalign.audio import DEFAULT_MAX_DURATION
+    from service.config import ServiceConfig
+
+    assert ServiceConfig().max_audio_seconds == DEFAULT_MAX_DURATION
+    help_text = run_cli("align", "--help").stdout
+    assert f"(default: {DEFAULT_MAX_DURATION:g})" in help_text.replace("\n", " ").replace("  ", " ")
