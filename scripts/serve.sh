@@ -31,7 +31,7 @@ if ! "$BENTOML" models get "$MODEL_NAME:latest" >/dev/null 2>&1; then
   if [ -z "$ONNX" ]; then
     ONNX=${LYRICALIGN_CACHE:-$HOME/.cache/lyricalign}/tiny-untrained.onnx
     mkdir -p "$(dirname "$ONNX")"
-    [ -f "$ONNX" ] || .venv/bin/lyricalign export --config tiny --name tiny --version 0 -o "$ONNX"
+    [ -f "$ONNX" ] || "$PY" -m lyricalign.cli export --config tiny --name tiny --version 0 -o "$ONNX"
   fi
   echo "serve: importing $ONNX into the BentoML model store" >&2
   "$PY" -m training.register "$ONNX" --name "$MODEL_NAME"
