@@ -1,6 +1,6 @@
 """Compare offline language detectors on short lyrics (en/es/fr/de/it/pt) and on the dev songs.
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_language.py
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_language.py [--align-dev hmm]
 
 Corpora:
 
@@ -22,6 +22,7 @@ Candidates that are not installed are skipped with a note.
 from __future__ import annotations
 
 import csv
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,7 +148,48 @@ def evaluate(detect: Detector, samples: list[Sample]) -> tuple[int, int, list[fl
     return correct, len(samples), wrong_conf, right_conf
 
 
+def align_dev_songs(method: str) -> None:
+    """``lyricalign align`` on each dev song without ``--language`` and with the right one: same words?"""
+    import subprocess
+    import sys
+    import tempfile
+
+    meta = DEV / "JamendoLyrics.csv"
+    with meta.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    print(f"lyricalign align --method {method} on the dev songs, no --language vs the right one:")
+    with tempfile.TemporaryDirectory() as tmp:
+        for row in rows:
+            stem = Path(row["Filepath"]).stem
+            audio, lyrics = DEV / "mp3" / row["Filepath"], DEV / "lyrics" / f"{stem}.txt"
+            outputs = []
+            for extra in ([], ["--language", DEV_LANGUAGES[row["Language"]]]):
+                out = Path(tmp) / f"{stem}-{len(extra)}.json"
+                cmd = [sys.executable, "-m", "lyricalign.cli", "align", str(audio), str(lyrics), "--method", method,
+                       "-o", str(out), *extra]
+                subprocess.run(cmd, check=True, capture_output=True, text=True)
+                outputs.append(json.loads(out.read_text(encoding="utf-8")))
+            auto, given = outputs
+            same = [(w["text"], w["start"], w["end"]) for w in auto["words"]] == \
+                [(w["text"], w["start"], w["end"]) for w in given["words"]]
+            detection = auto["extras"]["language_detection"]
+            print(f"  {stem:34s} truth {DEV_LANGUAGES[row['Language']]}  detected {detection['language']} "
+                  f"({detection['confidence']:.3f})  words {len(auto['words'])}  identical times: {same}")
+
+
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--align-dev", metavar="METHOD", default=None,
+                        help="also run lyricalign align on the dev songs with and without --language (e.g. hmm)")
+    args = parser.parse_args()
+    compare_detectors()
+    if args.align_dev and DEV.is_dir():
+        align_dev_songs(args.align_dev)
+
+
+def compare_detectors() -> None:
     short = short_samples()
     six = [s for s in short if s.language != "other"]
     others = [s for s in short if s.language == "other"]

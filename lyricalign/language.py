@@ -114,6 +114,12 @@ def detect_language(text: str) -> LanguageDetection:
     return detection
 
 
+def preload() -> None:
+    """Build the detectors and load the Latin-script languages' models now (lingua loads them on
+    first use, 1-3 s), e.g. when a server starts rather than during its first request."""
+    detect_language("warm up the language models")
+
+
 @lru_cache(maxsize=1)
 def _detectors() -> tuple[Any, Any]:
     """(restricted to the supported languages, supported + :data:`OTHER_LANGUAGES`), built once."""

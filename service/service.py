@@ -30,6 +30,7 @@ from starlette.routing import Route
 from lyricalign.audio import duration_of
 from lyricalign.engines import DEFAULT_METHOD
 from lyricalign.language import AUTO
+from lyricalign.language import preload as preload_language_detection
 from lyricalign.schema import AlignmentResult
 
 from .codec import decode_array, encode_array
@@ -146,6 +147,7 @@ class LyricAlign:
         model_path = Path(self.model_ref.path_of(MODEL_FILE))
         self.ctc = CTCPath(model_path, intra_op_threads=CONFIG.model_threads, max_batch=CONFIG.batch_size)
         self.pool = EnginePool(CONFIG.engine_workers, CONFIG.engine_queue, CONFIG.retry_after_s)
+        preload_language_detection()  # language="auto" is the default: not on the first request's clock
         logger.info("loaded %s (%s); batching %s, at most %d windows per call, %s intra-op threads", self.model_tag,
                     self.ctc.model.metadata.name, "on" if CONFIG.batching else "off", CONFIG.batch_size,
                     CONFIG.model_threads or "one per core")
