@@ -180,3 +180,17 @@ def test_cli_refuses_unknown_suffix_with_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith("lyricalign: error: cannot tell the output format") \
         and "ass" in lines[0] and "--format" in lines[0]
     assert not out.exists()
+
+
+def test_cli_keep_markers_flag(tmp_path: Path) -> None:
+    audio = tmp_path / "a.wav"
+    sf.write(audio, tone(4.0), 16_000)
+    lyrics = tmp_path / "a.txt"
+    lyrics.write_text("[Chorus]\nla la la\n(x2)\n", encoding="utf-8")
+    for flag, shown in (([], ["la la la"]), (["--keep-markers"], ["[Chorus]", "la la la", "(x2)"])):
+        out = tmp_path / "out.srt"
+        proc = subprocess.run([sys.executable, "-m", "lyricalign.cli", "align", str(audio), str(lyrics), "--language",
+                               "en", "--method", "uniform", "-o", str(out), *flag], capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert [c.text for c in parse_srt(out.read_text(encoding="utf-8"))] == shown
