@@ -11,9 +11,10 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, AudioLimits, AudioSource, load_audio
 from .engines import DEFAULT_METHOD, Engine, check_method, create_engine
-from .errors import AudioError, LyricalignError, LyricsError
+from .errors import AudioError, LyricalignError, LyricsError, ModelError
 from .schema import AlignmentResult
-from .text import Lyrics, normalize_language, parse_lyrics
+from .language import AUTO
+from .text import Lyrics, normalize_language_option, parse_lyrics
 
 logger = logging.getLogger(__name__)
 
@@ -23,16 +24,26 @@ MAX_LYRICS_CHARS = 100_000
 
 @dataclass(frozen=True)
 class AlignOptions:
-    """What to align with. ``model`` is an ONNX path or installed model name (ctc only)."""
+    """What to align with.
 
-    language: str = "en"
+    ``language``: a supported language, or ``"auto"`` (default) to detect it from the lyrics.
+    ``model``: an ONNX path or installed model name (ctc only). ``keep_markers``: align section
+    markers and stage directions (``[Chorus]``, ``(x2)``) as lyrics and show them in the display
+    formats, instead of flagging them and leaving them out (:func:`lyricalign.text.parse_lyrics`).
+    ``allow_untrained``: run ctc with a model whose metadata says it is untrained (a randomly
+    initialised placeholder, whose alignments are noise) instead of refusing it.
+    """
+
+    language: str = AUTO
     method: str | None = None  # None: ctc when a model is given, else DEFAULT_METHOD
     model: str | None = None
     limits: AudioLimits = AudioLimits()
     adaptation: int | None = None  # hmm: per-song adaptation iterations (0: off; None: the engine's default)
+    keep_markers: bool = False
+    allow_untrained: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "language", normalize_language(self.language))
+        object.__setattr__(self, "language", normalize_language_option(self.language))
         if self.method is not None:
             check_method(self.method)
         if self.model and self.resolved_method != "ctc":
@@ -62,7 +73,18 @@ class AlignOptions:
 
 
 def create_engine_for(options: AlignOptions) -> Engine:
-    return create_engine(options.resolved_method, **options.engine_options())
+    """The engine ``options`` ask for, loaded.
+
+    Raises:
+        ModelError: ctc with an untrained model and not ``options.allow_untrained``.
+    """
+    engine = create_engine(options.resolved_method, **options.engine_options())
+    model = getattr(engine, "model", None)
+    metadata = getattr(model, "metadata", None)
+    if metadata is not None and not metadata.trained and not options.allow_untrained:
+        raise ModelError(f"acoustic model {metadata.tag} is untrained (randomly initialised): its alignments would "
+                         "be noise; use a trained model or method hmm (--allow-untrained runs it anyway)")
+    return engine
 
 
 def read_lyrics_file(path: str | Path) -> str:
@@ -82,10 +104,11 @@ def read_lyrics_file(path: str | Path) -> str:
         raise LyricsError(f"{path}: lyrics must be UTF-8 text (invalid byte at offset {e.start})") from e
 
 
-def prepare_lyrics(text: str, language: str) -> Lyrics:
+def prepare_lyrics(text: str, language: str = AUTO, keep_markers: bool = False) -> Lyrics:
+    """Parsed lyrics (language detected when ``"auto"``); refuses text too long to be song lyrics."""
     if len(text) > MAX_LYRICS_CHARS:
         raise LyricsError(f"lyrics are {len(text)} characters long, over the limit of {MAX_LYRICS_CHARS}")
-    return parse_lyrics(text, language)
+    return parse_lyrics(text, language, keep_markers=keep_markers)
 
 
 def check_waveform(audio: np.ndarray) -> np.ndarray:
@@ -111,9 +134,14 @@ def align(
     """Align ``lyrics`` (text or parsed) to ``audio`` (path, bytes, or a 16 kHz mono waveform).
 
     Pass ``engine`` to reuse a loaded engine across calls; otherwise one is created from ``options``.
+    The result's warnings (``result.warnings``: an unsure or unsupported detected language, an
+    untrained model) are logged here as warnings too.
     """
-    parsed = lyrics if isinstance(lyrics, Lyrics) else prepare_lyrics(lyrics, options.language)
+    parsed = lyrics if isinstance(lyrics, Lyrics) else prepare_lyrics(lyrics, options.language, options.keep_markers)
     waveform = check_waveform(audio) if isinstance(audio, np.ndarray) else load_audio(audio, options.limits)
     engine = engine or create_engine_for(options)
     logger.info("aligning %d words with %s", len(parsed.words), engine.model_name)
-    return engine.align(waveform, parsed)
+    result = engine.align(waveform, parsed)
+    for warning in result.warnings:
+        logger.warning("%s", warning)
+    return result

@@ -45,36 +45,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_align(subparsers: argparse._SubParsersAction) -> None:
+    from .audio import DEFAULT_MAX_DURATION  # light: numpy only
     from .formats import FORMATS  # light: no third-party imports
 
     p = subparsers.add_parser("align", help="align lyrics to a recording", description="Align LYRICS_FILE to AUDIO.")
     p.add_argument("audio", metavar="AUDIO", help="audio file (mp3, wav, flac, ogg, m4a, opus, ...)")
     p.add_argument("lyrics", metavar="LYRICS_FILE", help="UTF-8 lyrics, one sung line per line, blank line between paragraphs")
-    p.add_argument("-l", "--language", default="en", help="lyrics language: en, es, fr, de, it, pt (default: en)")
+    p.add_argument("-l", "--language", default="auto",
+                   help="lyrics language: en, es, fr, de, it, pt, or auto to detect it from the lyrics (default: auto)")
     p.add_argument("-m", "--method", default=None, help="hmm, sphinx, ctc, dtw or uniform (default: hmm; ctc when --model is given)")
     p.add_argument("--model", default=None, help="acoustic model for ctc: an ONNX file or an installed model's name")
-    p.add_argument("-f", "--format", choices=FORMATS, default=None, help="output format (default: from -o's suffix, else json)")
+    p.add_argument("-f", "--format", choices=FORMATS, default=None,
+                   help="output format (default: from -o's suffix, else json)")
     p.add_argument("-o", "--output", default=None, help="output file, written atomically (default: stdout)")
-    p.add_argument("--max-duration", type=float, default=None, help="longest audio accepted, seconds (default: 1200)")
+    p.add_argument("--max-duration", type=float, default=None,
+                   help=f"longest audio accepted, seconds (default: {DEFAULT_MAX_DURATION:g})")
     p.add_argument("--adaptation", type=_int_arg, default=None, metavar="N",
                    help="hmm: iterations of per-song acoustic adaptation, 0 (off) to 5 (default: 1)")
+    p.add_argument("--keep-markers", action="store_true",
+                   help="align section markers and stage directions ([Chorus], (x2), ...) as lyrics and show them "
+                        "in LRC/SRT/VTT/ASS (default: flagged in JSON, left out of the display formats)")
+    p.add_argument("--allow-untrained", action="store_true",
+                   help="run ctc with a model whose metadata says it is untrained (its times are noise; for testing)")
     p.set_defaults(func=run_align)
 
 
 def run_align(args: argparse.Namespace) -> int:
     from .api import AlignOptions, align, create_engine_for, prepare_lyrics, read_lyrics_file
     from .audio import DEFAULT_MAX_DURATION, AudioLimits, load_audio
-    from .formats import format_for_path, render, write
+    from .formats import output_format, render, write
     from .progress import Stages
 
-    fmt = args.format or (format_for_path(args.output) if args.output else None) or "json"
+    fmt = output_format(args.format, args.output)
     if args.max_duration is not None and not args.max_duration > 0:
         raise LyricalignError(f"--max-duration must be a positive number of seconds, got {args.max_duration:g}")
     limits = AudioLimits(max_duration=args.max_duration or DEFAULT_MAX_DURATION)
     options = AlignOptions(language=args.language, method=args.method, model=args.model, limits=limits,
-                           adaptation=args.adaptation)
+                           adaptation=args.adaptation, keep_markers=args.keep_markers,
+                           allow_untrained=args.allow_untrained)
     with Stages(["lyrics", "audio", "model", "align", "write"]) as stages:
-        lyrics = prepare_lyrics(read_lyrics_file(args.lyrics), options.language)
+        lyrics = prepare_lyrics(read_lyrics_file(args.lyrics), options.language, options.keep_markers)
         stages.next()
         audio = load_audio(args.audio, limits)
         stages.next()

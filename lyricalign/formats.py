@@ -1,5 +1,5 @@
-"""Output formats: render an :class:`AlignmentResult` as JSON, LRC, enhanced LRC, SRT, WebVTT or a
-Praat TextGrid, and read each of them back.
+"""Output formats: render an :class:`AlignmentResult` as JSON, LRC, enhanced LRC, SRT, WebVTT, ASS
+karaoke or a Praat TextGrid, and read each of them back (ASS is checked by rendering it with libass).
 
 Standard library only (the CLI imports this module to build its ``--format`` choices).
 
@@ -20,6 +20,14 @@ Decisions where the formats leave room:
   them strictly inside the cue and strictly increasing; a word whose start does not satisfy that
   (a zero-length word, or one starting with its predecessor) carries no timestamp and is shown with
   the previous word.
+* **Markers.** Lines flagged ``marker`` (section headers, stage directions: see
+  :func:`lyricalign.text.parse_lyrics`) are left out of every format but JSON, which keeps one word
+  per token and flags them.
+* **ASS karaoke.** One ``Dialogue`` event per line on a 1280x720 canvas, bottom-centred; each word
+  carries ``{\\k<centiseconds>}`` = the time from its start to the next word's start (the last: to
+  the line's end), so libass/Aegisub/ffmpeg fill the words in as they are sung. The first word's
+  duration starts at the event's start (the line's start), so the ``\\k`` values of a line add up to
+  the event's length. ASS times have centisecond precision.
 * **TextGrid.** Tiers must tile ``[0, duration]`` with intervals of positive length: gaps become
   empty intervals, an overlapping start is clipped to the previous end, and a zero-length word
   shares the interval of its predecessor (text joined by a space) -- or of its successor when it has
@@ -39,9 +47,10 @@ from .errors import LyricalignError
 from .fsutil import PathLike, atomic_write_text
 from .schema import AlignmentResult, Line, Word
 
-FORMATS = ("json", "lrc", "elrc", "srt", "vtt", "textgrid")
+FORMATS = ("json", "lrc", "elrc", "srt", "vtt", "ass", "textgrid")
 FORMAT_SUFFIXES = {
-    "json": ".json", "lrc": ".lrc", "elrc": ".lrc", "srt": ".srt", "vtt": ".vtt", "textgrid": ".TextGrid",
+    "json": ".json", "lrc": ".lrc", "elrc": ".lrc", "srt": ".srt", "vtt": ".vtt", "ass": ".ass",
+    "textgrid": ".TextGrid",
 }
 
 #: A gap after a line longer than this (seconds) gets an empty timed LRC line that clears the display.
@@ -104,6 +113,27 @@ def write(result: AlignmentResult, fmt: str, path: PathLike) -> None:
     atomic_write_text(path, render(result, fmt))
 
 
+def output_format(fmt: str | None, path: PathLike | None) -> str:
+    """The format to write: ``fmt`` if given, else the one ``path``'s suffix names, else json (stdout).
+
+    Raises:
+        FormatError: ``path`` has a suffix no format uses and no ``fmt`` was given (rather than
+            silently writing JSON into ``song.ass``).
+    """
+    if fmt:
+        if fmt not in FORMATS:
+            raise FormatError(f"unknown output format {fmt!r} (choose from: {', '.join(FORMATS)})")
+        return fmt
+    if path is None:
+        return "json"
+    found = format_for_path(path)
+    if found is None:
+        suffixes = ", ".join(dict.fromkeys(FORMAT_SUFFIXES.values()))
+        raise FormatError(f"cannot tell the output format from {Path(path).name!r}: use a suffix of {suffixes} "
+                          f"or pass --format ({', '.join(FORMATS)})")
+    return found
+
+
 def format_for_path(path: PathLike) -> str | None:
     """The format a file name's suffix suggests (``.lrc`` -> plain ``lrc``), or None."""
     suffix = Path(path).suffix.lower()
@@ -132,6 +162,11 @@ def _words_by_line(result: AlignmentResult) -> list[list[Word]]:
     return grouped
 
 
+def _shown(result: AlignmentResult) -> list[tuple[Line, list[Word]]]:
+    """The lines a display format shows (marker lines left out), each with its words."""
+    return [(line, words) for line, words in zip(result.lines, _words_by_line(result)) if not line.marker]
+
+
 def _render_json(result: AlignmentResult) -> str:
     return json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
@@ -156,19 +191,23 @@ def _break_after(lines: Sequence[Line], index: int, duration: float) -> float | 
 
 def _render_lrc(result: AlignmentResult) -> str:
     out = _lrc_header(result)
-    for i, line in enumerate(result.lines):
+    shown = _shown(result)
+    lines = [line for line, _ in shown]
+    for i, line in enumerate(lines):
         out.append(f"[{_lrc_time(line.start)}]{line.text}")
-        if (end := _break_after(result.lines, i, result.duration)) is not None:
+        if (end := _break_after(lines, i, result.duration)) is not None:
             out.append(f"[{_lrc_time(end)}]")
     return "\n".join(out) + "\n"
 
 
 def _render_elrc(result: AlignmentResult) -> str:
     out = _lrc_header(result)
-    for i, (line, words) in enumerate(zip(result.lines, _words_by_line(result))):
+    shown = _shown(result)
+    lines = [line for line, _ in shown]
+    for i, (line, words) in enumerate(shown):
         tagged = " ".join(f"<{_lrc_time(w.start)}> {w.text}" for w in words)
         out.append(f"[{_lrc_time(line.start)}] {tagged} <{_lrc_time(line.end)}>")
-        if (end := _break_after(result.lines, i, result.duration)) is not None:
+        if (end := _break_after(lines, i, result.duration)) is not None:
             out.append(f"[{_lrc_time(end)}]")
     return "\n".join(out) + "\n"
 
@@ -186,7 +225,7 @@ def _cue_millis(line: Line) -> tuple[int, int]:
 
 def _render_srt(result: AlignmentResult) -> str:
     blocks = []
-    for number, line in enumerate(result.lines, start=1):
+    for number, (line, _) in enumerate(_shown(result), start=1):
         start, end = _cue_millis(line)
         blocks.append(f"{number}\n{_clock(start, ',')} --> {_clock(end, ',')}\n{line.text}\n")
     return "\n".join(blocks)
@@ -213,7 +252,7 @@ def _vtt_payload(words: Sequence[Word], start: int, end: int) -> str:
 
 def _render_vtt(result: AlignmentResult) -> str:
     blocks = ["WEBVTT\n"]
-    for line, words in zip(result.lines, _words_by_line(result)):
+    for line, words in _shown(result):
         start, end = _cue_millis(line)
         blocks.append(f"{_clock(start, '.')} --> {_clock(end, '.')}\n{_vtt_payload(words, start, end)}\n")
     return "\n".join(blocks)
@@ -257,9 +296,10 @@ def _contiguous(items: Iterable[tuple[float, float, str]], duration: float) -> l
 
 
 def _render_textgrid(result: AlignmentResult) -> str:
+    shown = _shown(result)
     tiers = {
-        "lines": _contiguous(((ln.start, ln.end, ln.text) for ln in result.lines), result.duration),
-        "words": _contiguous(((w.start, w.end, w.text) for w in result.words), result.duration),
+        "lines": _contiguous(((ln.start, ln.end, ln.text) for ln, _ in shown), result.duration),
+        "words": _contiguous(((w.start, w.end, w.text) for _, words in shown for w in words), result.duration),
     }
     xmax = _number(result.duration)
     out = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0", f"xmax = {xmax}",
@@ -273,12 +313,67 @@ def _render_textgrid(result: AlignmentResult) -> str:
     return "\n".join(out) + "\n"
 
 
+#: The ASS script header: a 1280x720 canvas and one karaoke style (white text filled in yellow as
+#: sung, black outline), bottom-centred with a 40 px margin.
+ASS_HEADER = """[Script Info]
+; written by lyricalign
+Title: {title}
+ScriptType: v4.00+
+WrapStyle: 0
+ScaledBorderAndShadow: yes
+YCbCr Matrix: None
+PlayResX: 1280
+PlayResY: 720
+
+[V4+ Styles]
+Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, \
+Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, \
+MarginV, Encoding
+Style: Karaoke,Arial,48,&H0000FFFF,&H00FFFFFF,&H00000000,&H80000000,-1,0,0,0,100,100,0,0,1,3,1,2,40,40,40,1
+
+[Events]
+Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
+""".replace("\\\n", "")
+
+
+def _ass_time(centis: int) -> str:
+    """``H:MM:SS.cc`` from integer centiseconds (ASS's precision)."""
+    return f"{centis // 360_000}:{centis // 6000 % 60:02d}:{centis // 100 % 60:02d}.{centis % 100:02d}"
+
+
+def _ass_escape(text: str) -> str:
+    """Text safe in a Dialogue: braces would open override blocks, a backslash an escape."""
+    return text.replace("\\", "\u29f5").replace("{", "(").replace("}", ")").replace("\n", " ")
+
+
+def _ass_karaoke(words: Sequence[Word], start: int, end: int) -> str:
+    """``{\\kNN}word {\\kNN}word ...``: each word's centiseconds until the next word (or the end)."""
+    parts = []
+    cursor = start
+    for k, word in enumerate(words):
+        following = round(words[k + 1].start * 100) if k + 1 < len(words) else end
+        following = min(max(following, cursor), end)
+        parts.append(f"{{\\k{following - cursor}}}{_ass_escape(word.text)}")
+        cursor = following
+    return " ".join(parts)
+
+
+def _render_ass(result: AlignmentResult) -> str:
+    out = [ASS_HEADER.format(title=f"lyricalign {result.method} {result.model}".strip())]
+    for line, words in _shown(result):
+        start = round(line.start * 100)
+        end = max(round(line.end * 100), start + 1)  # a zero-length line still gets one centisecond
+        out.append(f"Dialogue: 0,{_ass_time(start)},{_ass_time(end)},Karaoke,,0,0,0,,{_ass_karaoke(words, start, end)}\n")
+    return "".join(out)
+
+
 _RENDERERS: dict[str, Callable[[AlignmentResult], str]] = {
     "json": _render_json,
     "lrc": _render_lrc,
     "elrc": _render_elrc,
     "srt": _render_srt,
     "vtt": _render_vtt,
+    "ass": _render_ass,
     "textgrid": _render_textgrid,
 }
 

@@ -135,5 +135,10 @@ def require_model(name_or_path: str | Path | None) -> Path:
         return resolve_model(name_or_path)
     path = default_model_path()
     if path is None:
+        untrained = [m.tag for m in list_models() if not m.metadata.trained]
+        if untrained:
+            raise ModelError(f"no trained acoustic model installed (untrained placeholders: {', '.join(untrained)}, "
+                             "not used unless named with --model): install a trained one with "
+                             "`lyricalign models install PATH`, or use method hmm")
         raise ModelError(NO_MODEL_MESSAGE)
     return path

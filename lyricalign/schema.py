@@ -1,11 +1,16 @@
 """Typed result records: the contract between engines, writers, evaluation and the service.
 
-Times are seconds from the start of the audio. ``Word.line`` is the index into
-``AlignmentResult.lines``. JSON shape (see :meth:`AlignmentResult.to_dict`)::
+Times are seconds from the start of the audio, rounded to the millisecond (by
+:func:`lyricalign.timing.assemble_result`, and again in :meth:`AlignmentResult.to_dict`).
+``Word.line`` is the index into ``AlignmentResult.lines``. JSON shape (see :meth:`AlignmentResult.to_dict`)::
 
-    {"words": [{"text", "start", "end", "confidence", "line", "interpolated"}],
-     "lines": [{"text", "start", "end", "paragraph"}],
-     "duration", "model", "language", "method"}
+    {"words": [{"text", "start", "end", "confidence", "line", "interpolated", "marker"}],
+     "lines": [{"text", "start", "end", "paragraph", "marker"}],
+     "duration", "model", "language", "method", "extras"?}
+
+``extras`` (optional) holds diagnostics: ``language_detection`` (``{"language", "confidence", "unsure",
+"unsupported"?, "unsupported_confidence"?}``) when the language was detected, ``warnings`` (a list of
+sentences) when something about the result should not be trusted blindly, and engine diagnostics.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ class Word:
     confidence: float  # in [0, 1]; 0 for interpolated words
     line: int
     interpolated: bool = False  # True when nothing in the token was alignable and times were interpolated
+    marker: bool = False  # part of a section marker / stage direction line: interpolated, never aligned
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class Line:
     start: float
     end: float
     paragraph: int = 0
+    marker: bool = False  # a section marker / stage direction line: left out of the display formats
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,11 @@ class AlignmentResult:
 
     def words_of_line(self, index: int) -> tuple[Word, ...]:
         return tuple(w for w in self.words if w.line == index)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Sentences about what should not be trusted blindly (also in ``extras["warnings"]``)."""
+        return tuple(self.extras.get("warnings", ()))
 
 
 def _rounded(record: dict[str, Any]) -> dict[str, Any]:

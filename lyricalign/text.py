@@ -5,6 +5,15 @@ in order, keeping its original text. Its ``spoken`` form is what engines align: 
 numbers spelled out in the song's language, punctuation removed, possibly several spoken words
 ("42" -> "forty-two" -> "forty two") or none ("🎵", "[Chorus]") -- engines leave the latter to
 interpolation, and the result flags them.
+
+Markers: a whole line that is a section header or stage direction (``[Verse 1]``, ``Chorus:``,
+``(x2)``, ``x2``, ``(guitar solo)``) or has nothing singable (``🎵``, ``* * *``) is a *marker line*:
+its tokens still become words (the contract), flagged ``marker`` and with nothing to align, and the
+display formats leave the line out. ``keep_markers=True`` parses such lines as ordinary lyrics
+(the words that can be sung, e.g. "Chorus", are aligned), for lyrics that really sing them.
+Parenthesised lines that are not directions, ``(oh oh oh)``, are backing vocals: sung, not markers.
+
+Language: ``"auto"`` detects it from the text of the non-marker lines (:mod:`lyricalign.language`).
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .errors import LyricsError
+from .language import AUTO, LanguageDetection, detect_language
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +54,22 @@ _ORDINAL = {
 }
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _BRACKETED = re.compile(r"\[[^\]]*\]|\([^)]*\)\s*$")  # [Chorus], trailing "(x2)" style annotations
+_REPEAT_MARK = re.compile(r"[x×]\s*\d+|\d+\s*[x×]", flags=re.I)
+#: Words of section headers and stage directions, in the supported languages (lower case).
+_MARKER_WORDS = frozenset("""
+    chorus verse bridge intro outro prechorus pre-chorus postchorus post-chorus hook refrain instrumental solo
+    interlude break breakdown coda fade repeat x2 x3 x4 spoken guitar piano drums
+    coro estribillo estrofa verso puente instrumental repetir
+    couplet pont refrain instrumental répéter bis
+    strophe refrain brücke zwischenspiel wiederholung
+    ritornello strofa ponte strumentale ripeti
+    refrão estrofe ponte
+""".split())
+
+
+def normalize_language_option(language: str) -> str:
+    """Like :func:`normalize_language`, but ``"auto"`` (any case) stays ``"auto"``: detect it."""
+    return AUTO if language.strip().lower() == AUTO else normalize_language(language)
 
 
 def normalize_language(language: str) -> str:
@@ -61,6 +87,7 @@ class LyricsWord:
     text: str  # the token exactly as in the input
     spoken: str  # normalised, space-separated spoken words; "" when nothing is alignable
     line: int  # index into Lyrics.lines
+    marker: bool = False  # part of a marker line (section header, stage direction): never aligned
 
     @property
     def alignable(self) -> bool:
@@ -73,6 +100,7 @@ class LyricsLine:
     paragraph: int
     first_word: int  # index of its first word in Lyrics.words
     n_words: int
+    marker: bool = False  # a section header, stage direction or line with nothing singable
 
 
 @dataclass(frozen=True)
@@ -80,39 +108,96 @@ class Lyrics:
     words: tuple[LyricsWord, ...]
     lines: tuple[LyricsLine, ...]
     language: str
+    detection: LanguageDetection | None = None  # set when the language was detected ("auto")
 
 
-def parse_lyrics(text: str, language: str) -> Lyrics:
+def parse_lyrics(text: str, language: str = AUTO, *, keep_markers: bool = False) -> Lyrics:
     """Split lyrics into lines (blank lines separate paragraphs) and tokens, normalising each.
+
+    ``language``: a supported language, or ``"auto"`` to detect it from the lyrics (the detection
+    is kept in :attr:`Lyrics.detection` and reaches the result's extras with its warning, if any). ``keep_markers``:
+    parse marker lines as sung lyrics (see the module notes).
 
     Raises:
         LyricsError: no token at all, or no token with anything to align.
     """
+    rows = _paragraph_lines(text)
+    if not rows:
+        raise LyricsError("lyrics are empty")
+    structural = [not keep_markers and is_marker_line(line) for line, _ in rows]
+    detection = None
+    if normalize_language_option(language) == AUTO:
+        sung = "\n".join(line for (line, _), marker in zip(rows, structural) if not marker)
+        # Not logged as a warning here: callers report it with the result (a CLI run that then
+        # fails on its audio prints one error line, not a warning too).
+        detection = detect_language(sung or "\n".join(line for line, _ in rows))
+        language = detection.language
     language = normalize_language(language)
     words: list[LyricsWord] = []
     lines: list[LyricsLine] = []
+    for (stripped, paragraph), marker in zip(rows, structural):
+        unsung = _unsung_spans(stripped)
+        first = len(words)
+        for match in re.finditer(r"\S+", stripped):
+            inside_annotation = marker or any(a <= match.start() and match.end() <= b for a, b in unsung)
+            spoken = "" if inside_annotation else normalize_token(match.group(), language)
+            words.append(LyricsWord(text=match.group(), spoken=spoken, line=len(lines)))
+        nothing_sung = not any(w.spoken for w in words[first:])
+        if (marker or nothing_sung) and not keep_markers:
+            words[first:] = [LyricsWord(w.text, "", w.line, marker=True) for w in words[first:]]
+            marker = True
+        lines.append(LyricsLine(text=stripped, paragraph=paragraph, first_word=first, n_words=len(words) - first,
+                                marker=marker))
+    if not any(w.alignable for w in words):
+        raise LyricsError("lyrics contain no alignable words (only symbols, section markers or annotations)")
+    return Lyrics(words=tuple(words), lines=tuple(lines), language=language, detection=detection)
+
+
+def _paragraph_lines(text: str) -> list[tuple[str, int]]:
+    """``(stripped line, paragraph index)`` of every non-blank line; blank lines separate paragraphs."""
+    rows: list[tuple[str, int]] = []
     paragraph = 0
     previous_blank = False
     for raw_line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         stripped = raw_line.strip()
         if not stripped:
-            previous_blank = bool(lines)
+            previous_blank = bool(rows)
             continue
         if previous_blank:
             paragraph += 1
             previous_blank = False
-        unsung = _unsung_spans(stripped)
-        first = len(words)
-        for match in re.finditer(r"\S+", stripped):
-            inside_annotation = any(a <= match.start() and match.end() <= b for a, b in unsung)
-            spoken = "" if inside_annotation else normalize_token(match.group(), language)
-            words.append(LyricsWord(text=match.group(), spoken=spoken, line=len(lines)))
-        lines.append(LyricsLine(text=stripped, paragraph=paragraph, first_word=first, n_words=len(words) - first))
-    if not words:
-        raise LyricsError("lyrics are empty")
-    if not any(w.alignable for w in words):
-        raise LyricsError("lyrics contain no alignable words (only symbols or annotations)")
-    return Lyrics(words=tuple(words), lines=tuple(lines), language=language)
+        rows.append((stripped, paragraph))
+    return rows
+
+
+def is_marker_line(line: str) -> bool:
+    """Whether a whole (stripped) line is a section header, repeat mark or stage direction.
+
+    ``[Verse 1]``, ``{Chorus}``, ``[Chorus x2]``: any line that is one bracketed annotation;
+    ``(x2)``, ``x2``, ``2x``, ``(Repeat chorus)``, ``(guitar solo)``: repeat marks, and parenthesised
+    lines made of direction words (:data:`_MARKER_WORDS`) -- ``(oh oh oh)`` is sung, so it is not one;
+    ``Chorus:``, ``Verse 2``, ``Pre-Chorus:``: a direction word with an optional number and colon.
+    Lines with nothing singable at all are markers too, but that is decided after normalisation.
+    """
+    if re.fullmatch(r"\[[^\[\]]*\]|\{[^{}]*\}", line):
+        return True
+    if _REPEAT_MARK.fullmatch(line):
+        return True
+    inner = line[1:-1].strip() if line.startswith("(") and line.endswith(")") else None
+    if inner is not None:
+        words = [w for w in re.split(r"[\s:,.;!-]+", inner.casefold()) if w]
+        return bool(words) and all(w in _MARKER_WORDS or w.isdigit() or _REPEAT_MARK.fullmatch(w) for w in words)
+    header = re.fullmatch(r"([^\W\d_][\w-]*(?:\s+[^\W\d_][\w-]*)?)\s*(\d+)?\s*:?", line)
+    if header is None:
+        return False
+    words = header.group(1).casefold().split()
+    has_colon_or_number = line.endswith(":") or header.group(2) is not None
+    return all(w in _MARKER_WORDS for w in words) and (has_colon_or_number or words[0] in _HEADER_ALONE)
+
+
+#: Direction words that are a header even without a number or colon ("Chorus" alone on a line).
+_HEADER_ALONE = frozenset("chorus prechorus pre-chorus postchorus post-chorus verse bridge intro outro hook refrain "
+                          "instrumental interlude coro estribillo couplet strophe ritornello refrão".split())
 
 
 def _unsung_spans(line: str) -> list[tuple[int, int]]:

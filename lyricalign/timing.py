@@ -3,7 +3,10 @@
 Every engine returns one optional :class:`WordTiming` per lyrics token; this module enforces
 the output contract in one place: one word per token, in order, times inside ``[0, duration]``,
 non-decreasing starts, ``end >= start``, unalignable tokens interpolated from their neighbours
-and flagged, and lines spanning their words.
+and flagged (``interpolated``; ``marker`` too for the words of marker lines), lines spanning their
+words, times rounded to the millisecond (:data:`TIME_DECIMALS`: finer than any engine's frames,
+and ``16.69`` rather than ``16.689999999999998`` in every output, Python objects included), and the
+language detection and its warning, if any, in ``extras``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from .text import Lyrics
 
 #: Longest span given to one interpolated word (seconds).
 MAX_INTERPOLATED_SECONDS = 1.0
+#: Decimal places of every time in a result (milliseconds).
+TIME_DECIMALS = 3
 
 
 @dataclass(frozen=True)
@@ -38,16 +43,20 @@ def assemble_result(
     """Build the result for ``lyrics`` from one timing (or None) per word."""
     if len(timings) != len(lyrics.words):
         raise AlignmentError(f"engine returned {len(timings)} timings for {len(lyrics.words)} words")
+    duration = round(float(duration), TIME_DECIMALS)
+    # Markers are never aligned, whatever an engine made of them.
+    timings = [None if w.marker else t for w, t in zip(lyrics.words, timings)]
     spans = _monotonic(timings, duration)
     filled = _interpolate(spans, [w.line for w in lyrics.words], duration)
     words = tuple(
         Word(
             text=w.text,
-            start=start,
-            end=end,
+            start=round(start, TIME_DECIMALS),
+            end=round(end, TIME_DECIMALS),
             confidence=0.0 if timing is None else min(1.0, max(0.0, float(timing.confidence))),
             line=w.line,
             interpolated=timing is None,
+            marker=w.marker,
         )
         for w, timing, (start, end) in zip(lyrics.words, timings, filled)
     )
@@ -57,13 +66,25 @@ def assemble_result(
             start=words[ln.first_word].start,
             end=max(w.end for w in words[ln.first_word : ln.first_word + ln.n_words]),
             paragraph=ln.paragraph,
+            marker=ln.marker,
         )
         for ln in lyrics.lines
     )
     return AlignmentResult(
         words=words, lines=lines, duration=duration, model=model, language=lyrics.language, method=method,
-        extras=extras or {},
+        extras=_with_language(extras or {}, lyrics),
     )
+
+
+def _with_language(extras: dict[str, Any], lyrics: Lyrics) -> dict[str, Any]:
+    """``extras`` plus the language detection of ``lyrics`` and its warning (if any)."""
+    detection = lyrics.detection
+    if detection is None:
+        return extras
+    out = {**extras, "language_detection": detection.to_dict()}
+    if detection.warning:
+        out["warnings"] = [*extras.get("warnings", []), detection.warning]
+    return out
 
 
 def _monotonic(timings: Sequence[WordTiming | None], duration: float) -> list[tuple[float, float] | None]:

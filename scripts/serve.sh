@@ -27,7 +27,7 @@ while (($#)); do
 done
 
 # The default engine's acoustic checkpoint (scripts/setup.sh registers it; this is a no-op then).
-.venv/bin/lyricalign models install-acoustic --register >/dev/null
+"$PY" -m lyricalign.cli models install-acoustic --register >/dev/null
 if [ -n "$ONNX" ]; then  # a trained CTC model for the ctc method
   echo "serve: importing $ONNX into the BentoML model store" >&2
   export LYRICALIGN_MODEL_TAG

@@ -3,41 +3,69 @@
     from service.clients import GRPCClient, HTTPClient
 
     with HTTPClient("http://127.0.0.1:3000") as client:
-        result = client.align("song.mp3", open("song.txt").read(), method="hmm")
+        result = client.align("song.mp3", open("song.txt").read())          # language="auto", method hmm
+        lrc = client.align("song.mp3", open("song.txt").read(), format="lrc")  # the LRC text
     with GRPCClient("127.0.0.1:50051") as client:
-        result = client.align("song.mp3", open("song.txt").read(), method="ctc")
-    print(result.words[0].start)
+        result = client.align("song.mp3", open("song.txt").read(), language="es")
+    print(result.words[0].start, result.extras.get("language_detection"))
 
-Other formats: ``lyricalign.formats.render(result, "lrc")`` on the client (the same writers the
-server uses), or ``format=`` on the HTTP endpoint directly.
+``format="json"`` (default) returns an :class:`AlignmentResult`; any other format (lrc, elrc, srt,
+vtt, ass, textgrid) returns the text the server rendered.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
+from lyricalign.language import AUTO
 from lyricalign.schema import AlignmentResult
+
+TextFormat = Literal["lrc", "elrc", "srt", "vtt", "ass", "textgrid"]
+
+
+class ServiceError(RuntimeError):
+    """The service refused a request: ``status`` (HTTP code) and the server's ``message``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.message = message
 
 
 class HTTPClient:
-    """``bentoml.SyncHTTPClient`` for ``POST /align`` and ``GET /info``; raises BentoML's exceptions on 4xx/5xx."""
+    """``POST /align`` and ``GET /info`` over httpx; raises :class:`ServiceError` on 4xx/5xx."""
 
     def __init__(self, url: str, timeout: float = 900.0) -> None:
-        import bentoml
+        import httpx
 
-        self._client = bentoml.SyncHTTPClient(url, timeout=timeout)
+        self._client = httpx.Client(base_url=url, timeout=timeout)
 
-    def align(self, audio: str | Path, lyrics: str, language: str = "en", method: str | None = None) -> AlignmentResult:
-        options: dict[str, Any] = {"language": language}
+    @overload
+    def align(self, audio: str | Path | bytes, lyrics: str, language: str = ..., method: str | None = ...,
+              format: Literal["json"] = ..., keep_markers: bool = ...) -> AlignmentResult: ...
+    @overload
+    def align(self, audio: str | Path | bytes, lyrics: str, language: str = ..., method: str | None = ...,
+              format: TextFormat = ..., keep_markers: bool = ...) -> str: ...
+
+    def align(self, audio: str | Path | bytes, lyrics: str, language: str = AUTO, method: str | None = None,
+              format: str = "json", keep_markers: bool = False) -> AlignmentResult | str:
+        """Align ``lyrics`` to ``audio`` (a path or the file's bytes) on the server."""
+        data = {"lyrics": lyrics, "language": language, "format": format,
+                "keep_markers": "true" if keep_markers else "false"}
         if method:
-            options["method"] = method
-        return AlignmentResult.from_dict(self._client.align(audio=Path(audio), lyrics=lyrics, **options))
+            data["method"] = method
+        content = audio if isinstance(audio, bytes) else Path(audio).read_bytes()
+        name = "audio" if isinstance(audio, bytes) else Path(audio).name
+        response = self._client.post("/align", data=data,
+                                     files={"audio": (name, content, "application/octet-stream")})
+        _raise_for(response)
+        return AlignmentResult.from_dict(response.json()) if format == "json" else response.text
 
     def info(self) -> dict[str, Any]:
-        response = self._client.client.get("/info")
-        response.raise_for_status()
+        response = self._client.get("/info")
+        _raise_for(response)
         return response.json()
 
     def close(self) -> None:
@@ -48,6 +76,16 @@ class HTTPClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _raise_for(response: Any) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        message = str(response.json().get("error", response.text))
+    except (ValueError, AttributeError):
+        message = response.text
+    raise ServiceError(response.status_code, message)
 
 
 class GRPCClient:
@@ -65,15 +103,24 @@ class GRPCClient:
         self._stub = pb_grpc.AlignerStub(self._channel)
         self.timeout = timeout
 
-    def align(self, audio: str | Path | bytes, lyrics: str, language: str = "en", method: str | None = None,
-              media_type: str = "") -> AlignmentResult:
+    @overload
+    def align(self, audio: str | Path | bytes, lyrics: str, language: str = ..., method: str | None = ...,
+              media_type: str = ..., format: Literal["json"] = ..., keep_markers: bool = ...) -> AlignmentResult: ...
+    @overload
+    def align(self, audio: str | Path | bytes, lyrics: str, language: str = ..., method: str | None = ...,
+              media_type: str = ..., format: TextFormat = ..., keep_markers: bool = ...) -> str: ...
+
+    def align(self, audio: str | Path | bytes, lyrics: str, language: str = AUTO, method: str | None = None,
+              media_type: str = "", format: str = "json", keep_markers: bool = False) -> AlignmentResult | str:
+        """Align on the server; ``format`` other than json returns the rendered text (``rendered``)."""
         from .grpc_gen import lyricalign_pb2 as pb
         from .grpc_server import from_proto
 
         data = audio if isinstance(audio, bytes) else Path(audio).read_bytes()
         request = pb.AlignRequest(audio=data, lyrics=lyrics, language=language, method=method or "",
-                                  media_type=media_type)
-        return from_proto(self._stub.Align(request, timeout=self.timeout))
+                                  media_type=media_type, format=format, keep_markers=keep_markers)
+        response = self._stub.Align(request, timeout=self.timeout)
+        return from_proto(response) if format == "json" else response.rendered
 
     def info(self) -> dict[str, Any]:
         from .grpc_gen import lyricalign_pb2 as pb

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, fields
 from typing import Mapping
 
+from lyricalign.audio import DEFAULT_MAX_DURATION
+
 ENV_PREFIX = "LYRICALIGN_"
 DEFAULT_ACOUSTIC_TAG = "lyricalign-acoustic:latest"
 MIB = 1024 * 1024
@@ -27,7 +29,8 @@ class ServiceConfig:
         model_tag: BentoML model store tag of a *trained* CTC model (ONNX + metadata) for the ``ctc``
             method; empty (default): the server has no CTC model and refuses ``ctc`` requests (400).
         max_upload_mb: largest accepted request body for ``/align``, in MiB (413 above).
-        max_audio_seconds: longest decoded audio accepted (422 above).
+        max_audio_seconds: longest decoded audio accepted (422 above); the CLI's default too
+            (:data:`lyricalign.audio.DEFAULT_MAX_DURATION`).
         max_lyrics_chars: longest lyrics text accepted (400 above).
         max_inflight: ``/align`` requests processed at once per worker; more get 503 + Retry-After.
         engine_workers: processes running the other engines (sphinx, dtw, uniform); a sphinx process
@@ -48,12 +51,14 @@ class ServiceConfig:
         intra_op_threads: ONNX Runtime threads of one model call; 0 (default) picks by ``batching``
             (:attr:`model_threads`).
         retry_after_s: the ``Retry-After`` value sent with 503 responses.
+        allow_untrained: answer ``ctc`` requests with an untrained (placeholder) model instead of
+            refusing them with 409; for exercising the pipeline in tests, never for users.
     """
 
     acoustic_tag: str = DEFAULT_ACOUSTIC_TAG
     model_tag: str = ""
     max_upload_mb: float = 50.0
-    max_audio_seconds: float = 600.0
+    max_audio_seconds: float = DEFAULT_MAX_DURATION
     max_lyrics_chars: int = 20_000
     max_inflight: int = 16
     engine_workers: int = 1
@@ -65,6 +70,7 @@ class ServiceConfig:
     batch_latency_ms: int = 300_000
     intra_op_threads: int = 0
     retry_after_s: int = 5
+    allow_untrained: bool = False
 
     def __post_init__(self) -> None:
         if not self.acoustic_tag.strip():

@@ -25,6 +25,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from lyricalign.language import AUTO
 from lyricalign.schema import AlignmentResult
 
 from .config import ServiceConfig
@@ -41,6 +42,7 @@ HTTP_TIMEOUT_SECONDS = 900.0
 #: HTTP status of the BentoML service -> gRPC status code of the gateway.
 STATUS_CODES = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
+    409: grpc.StatusCode.FAILED_PRECONDITION,
     413: grpc.StatusCode.RESOURCE_EXHAUSTED,
     415: grpc.StatusCode.INVALID_ARGUMENT,
     422: grpc.StatusCode.INVALID_ARGUMENT,
@@ -74,7 +76,8 @@ class AlignerServicer(pb_grpc.AlignerServicer):
 
     def Align(self, request: pb.AlignRequest, context: grpc.ServicerContext) -> pb.AlignResponse:
         fmt = request.format or "json"
-        data = {"lyrics": request.lyrics, "language": request.language or "en", "format": "json"}
+        data = {"lyrics": request.lyrics, "language": request.language or AUTO, "format": "json",
+                "keep_markers": "true" if request.keep_markers else "false"}
         if request.method:
             data["method"] = request.method
         if request.HasField("adaptation"):
@@ -123,12 +126,13 @@ def _abort_with(context: grpc.ServicerContext, response: httpx.Response) -> None
 
 
 def to_proto(result: AlignmentResult, rendered: str = "") -> pb.AlignResponse:
+    """The response message; times as the JSON has them (milliseconds), ``extras`` as JSON text."""
+    data = result.to_dict()
     return pb.AlignResponse(
-        words=[pb.Word(text=w.text, start=w.start, end=w.end, confidence=w.confidence, line=w.line,
-                       interpolated=w.interpolated) for w in result.words],
-        lines=[pb.Line(text=ln.text, start=ln.start, end=ln.end, paragraph=ln.paragraph) for ln in result.lines],
-        duration=result.duration, model=result.model, language=result.language, method=result.method,
-        rendered=rendered,
+        words=[pb.Word(**w) for w in data["words"]],
+        lines=[pb.Line(**ln) for ln in data["lines"]],
+        duration=data["duration"], model=result.model, language=result.language, method=result.method,
+        rendered=rendered, extras=json.dumps(result.extras, ensure_ascii=False) if result.extras else "",
     )
 
 
@@ -136,11 +140,11 @@ def from_proto(response: pb.AlignResponse) -> AlignmentResult:
     """The client side of :func:`to_proto`."""
     return AlignmentResult.from_dict({
         "words": [{"text": w.text, "start": w.start, "end": w.end, "confidence": w.confidence, "line": w.line,
-                   "interpolated": w.interpolated} for w in response.words],
-        "lines": [{"text": ln.text, "start": ln.start, "end": ln.end, "paragraph": ln.paragraph}
+                   "interpolated": w.interpolated, "marker": w.marker} for w in response.words],
+        "lines": [{"text": ln.text, "start": ln.start, "end": ln.end, "paragraph": ln.paragraph, "marker": ln.marker}
                   for ln in response.lines],
         "duration": response.duration, "model": response.model, "language": response.language,
-        "method": response.method,
+        "method": response.method, "extras": json.loads(response.extras) if response.extras else {},
     })
 
 

@@ -27,7 +27,8 @@ from lyricalign.audio import AudioLimits, duration_of, load_audio
 from lyricalign.engines import DEFAULT_METHOD, ENGINES
 from lyricalign.errors import LyricalignError
 from lyricalign.schema import AlignmentResult
-from lyricalign.text import SUPPORTED_LANGUAGES, Lyrics, normalize_language, parse_lyrics
+from lyricalign.language import AUTO
+from lyricalign.text import SUPPORTED_LANGUAGES, Lyrics, normalize_language_option, parse_lyrics
 
 from .config import ServiceConfig
 
@@ -46,6 +47,7 @@ FORMAT_MEDIA_TYPES = {
     "elrc": "text/plain; charset=utf-8",
     "srt": "application/x-subrip; charset=utf-8",
     "vtt": "text/vtt; charset=utf-8",
+    "ass": "text/x-ssa; charset=utf-8",
     "textgrid": "text/plain; charset=utf-8",
 }
 
@@ -84,8 +86,10 @@ class Rendered:
 def validate_params(
     lyrics: str, language: str | None, method: str | None, fmt: str | None, config: ServiceConfig,
     adaptation: str | int | None = None,
+    keep_markers: bool = False,
 ) -> AlignParams:
-    """Check the text fields of a request; raises :class:`RequestError` (400/422)."""
+    """Check the text fields of a request and parse the lyrics (detecting their language when
+    ``language`` is ``"auto"`` or empty); raises :class:`RequestError` (400/413/422)."""
     method = (method or DEFAULT_METHOD).strip().lower()
     if method not in ENGINES:
         raise RequestError(400, f"unknown method {method!r} (choose from: {', '.join(sorted(ENGINES))})")
@@ -95,11 +99,11 @@ def validate_params(
     if len(lyrics) > config.max_lyrics_chars:
         raise RequestError(413, f"lyrics are {len(lyrics)} characters long, over the limit of {config.max_lyrics_chars}")
     try:
-        code = normalize_language(language or "en")
+        code = normalize_language_option(language or AUTO)
     except LyricalignError as e:
         raise RequestError(400, str(e)) from e
     try:
-        parsed = parse_lyrics(lyrics, code)
+        parsed = parse_lyrics(lyrics, code, keep_markers=keep_markers)
     except LyricalignError as e:
         raise RequestError(422, str(e)) from e
     return AlignParams(lyrics=parsed, method=method, format=fmt, adaptation=_adaptation(adaptation))
@@ -172,6 +176,19 @@ class CTCPath:
             except LyricalignError as e:
                 raise RequestError(501, str(e)) from e
         return self._engine
+
+    def require_trained(self, allow_untrained: bool) -> None:
+        """Refuse (409) the ctc method when this server's model is an untrained placeholder.
+
+        A randomly initialised export runs, but its alignments are noise: answering with them
+        would look like a result. ``allow_untrained`` (``LYRICALIGN_ALLOW_UNTRAINED=1``) is for
+        exercising the pipeline, e.g. in tests.
+        """
+        meta = self.model.metadata
+        if not meta.trained and not allow_untrained:
+            raise RequestError(409, f"method 'ctc' is not available: this server's acoustic model {meta.tag} is "
+                                    f"untrained (a placeholder); use method 'hmm', or serve a trained model "
+                                    f"(LYRICALIGN_MODEL_TAG)")
 
     def infer(self, windows: np.ndarray) -> np.ndarray:
         """``(B, L)`` float32 windows -> ``(B, F, C)`` log-probs, at most :attr:`max_batch` per ONNX call.

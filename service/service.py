@@ -29,6 +29,8 @@ from starlette.routing import Route
 
 from lyricalign.audio import duration_of
 from lyricalign.engines import DEFAULT_METHOD
+from lyricalign.language import AUTO
+from lyricalign.language import preload as preload_language_detection
 from lyricalign.schema import AlignmentResult
 
 from .acoustic_path import HMMPath
@@ -50,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 CONFIG = ServiceConfig.from_env()
 MODEL_FILE = "model.onnx"  # name of the ONNX file inside the BentoML model directory
-FORM_FIELDS = ("audio", "lyrics", "language", "method", "format", "adaptation")
+FORM_FIELDS = ("audio", "lyrics", "language", "method", "format", "adaptation", "keep_markers")
 MAX_FORM_PARTS = 16  # parts parsed before the form is refused (unknown fields are ignored)
 
 AUDIO_SECONDS = bentoml.metrics.Counter(
@@ -75,12 +77,16 @@ class AlignInput(bentoml.IODescriptor):
     """Multipart form of ``POST /align``; the fields mirror ``lyricalign align``'s options."""
 
     audio: Path = Field(description="the recording (wav, flac, mp3, ogg, m4a, opus, ...)")
-    lyrics: str = Field(description="UTF-8 lyrics, one sung line per line, blank line between paragraphs")
-    language: str = Field(default="en", description="en, es, fr, de, it or pt (or the language's name)")
+    lyrics: str = Field(description="UTF-8 lyrics, one sung line per line, blank line between paragraphs "
+                                    "(a text field, or a text file part: curl -F lyrics=@song.txt)")
+    language: str = Field(default=AUTO, description="auto (detect from the lyrics), en, es, fr, de, it or pt "
+                                                    "(or the language's name)")
     method: str = Field(default=DEFAULT_METHOD, description="ctc, hmm, dtw or uniform")
-    format: str = Field(default="json", description="json, lrc, elrc, srt, vtt or textgrid")
+    format: str = Field(default="json", description="json, lrc, elrc, srt, vtt, ass or textgrid")
     adaptation: str = Field(default="", description="hmm: iterations of per-song acoustic adaptation, 0 (off) to 5; "
                                                     "empty: the default (1)")
+    keep_markers: bool = Field(default=False, description="align section markers and stage directions "
+                                                          "([Chorus], (x2)) as lyrics and show them in the display formats")
     # Set by from_http_request when the form is refused before validation (never by clients).
     rejection: SkipJsonSchema[Optional[str]] = None
 
@@ -101,6 +107,17 @@ class AlignInput(bentoml.IODescriptor):
         except RequestError as e:
             return cls.model_construct(audio=Path(), lyrics="", rejection=f"415:{e.message}")
         fields = {k: _form_text(v) for k in FORM_FIELDS[1:] if isinstance(v := form.get(k), str)}
+        lyrics_part = form.get("lyrics")
+        if isinstance(lyrics_part, UploadFile):  # curl -F lyrics=@song.txt
+            try:
+                fields["lyrics"] = (await lyrics_part.read()).decode("utf-8-sig")
+            except UnicodeDecodeError as e:
+                return cls.model_construct(audio=Path(), lyrics="", rejection=(
+                    f"lyrics must be UTF-8 text (invalid byte at offset {e.start} of the lyrics file part)"))
+        if "lyrics" not in fields:
+            return cls.model_construct(audio=Path(), lyrics="", rejection=(
+                "lyrics are missing: send them as a text field (-F lyrics=\"$(cat song.txt)\") "
+                "or a file part (-F lyrics=@song.txt)"))
         return cls.model_validate({"audio": audio, **fields})
 
 
@@ -141,6 +158,7 @@ class LyricAlign:
                            threads=CONFIG.intra_op_threads, batch=batch)
         self.ctc = self._load_ctc(CONFIG.model_tag)
         self.pool = EnginePool(CONFIG.engine_workers, CONFIG.engine_queue, CONFIG.retry_after_s)
+        preload_language_detection()  # language="auto" is the default: not on the first request's clock
         logger.info("loaded %s (%s); CTC model: %s; batching %s", self.model_tag, self.hmm.model_tag,
                     CONFIG.model_tag or "none", "on" if CONFIG.batching else "off")
 
@@ -162,15 +180,16 @@ class LyricAlign:
         self,
         audio: Path,
         lyrics: str,
-        language: str = "en",
+        language: str = AUTO,
         method: str = DEFAULT_METHOD,
         format: str = "json",
         adaptation: str = "",
+        keep_markers: bool = False,
         rejection: Optional[str] = None,
     ) -> dict:
         """Align ``lyrics`` to the uploaded ``audio``; returns the result in ``format`` (JSON by default)."""
         form = {"audio": audio, "lyrics": lyrics, "language": language, "method": method, "format": format,
-                "adaptation": adaptation, "rejection": rejection}
+                "adaptation": adaptation, "keep_markers": keep_markers, "rejection": rejection}
         try:
             result, fmt = await self._align(form)
             rendered = render(result, fmt)
@@ -187,17 +206,23 @@ class LyricAlign:
             status, _, message = rejection.partition(":") if rejection[:3].isdigit() else ("400", "", rejection)
             raise RequestError(int(status), message)
         params = validate_params(form["lyrics"], form["language"], form["method"], form["format"], self.config,
-                                 form.get("adaptation"))
-        # Bytes, not the temp path: error messages then name "audio", not a server path.
-        audio = await asyncio.to_thread(decode_audio, form["audio"].read_bytes(), self.config)
-        if params.method == "hmm":
-            return await self.hmm.align(audio, params.lyrics, params.adaptation), params.format
+                                 form.get("adaptation"), keep_markers=bool(form.get("keep_markers")))
         if params.method == "ctc":
             if self.ctc is None:
                 raise RequestError(400, "this server has no CTC model (set LYRICALIGN_MODEL_TAG to a trained one); "
                                         "use method hmm")
-            return await self.ctc.align(audio, params.lyrics, self._run_windows), params.format
-        return await self.pool.align(params.method, audio, params.lyrics), params.format
+            self.ctc.require_trained(self.config.allow_untrained)
+        # Bytes, not the temp path: error messages then name "audio", not a server path.
+        audio = await asyncio.to_thread(decode_audio, form["audio"].read_bytes(), self.config)
+        if params.method == "ctc":
+            result = await self.ctc.align(audio, params.lyrics, self._run_windows)
+        elif params.method == "hmm":
+            result = await self.hmm.align(audio, params.lyrics, params.adaptation)
+        else:
+            result = await self.pool.align(params.method, audio, params.lyrics)
+        for warning in result.warnings:
+            logger.warning("%s", warning)
+        return result, params.format
 
     async def _batch_scores(self, items: list[str]) -> list[str]:
         return await self.to_async.score_frames(items)  # type: ignore[attr-defined]
@@ -224,6 +249,8 @@ class LyricAlign:
         Items from any number of requests arrive together; an item that is not a float32 window of
         the model's length yields ``""`` instead of failing the whole batch.
         """
+        if self.ctc is None:
+            return ["" for _ in windows]
         arrays: list[np.ndarray | None] = []
         for item in windows:
             try:

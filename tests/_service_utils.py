@@ -154,6 +154,7 @@ TEST_LIMITS = {
     "LYRICALIGN_ENGINE_WORKERS": "1",
     "LYRICALIGN_ENGINE_QUEUE": "1",
     "LYRICALIGN_RETRY_AFTER_S": "3",
+    "LYRICALIGN_ALLOW_UNTRAINED": "1",  # these tests exercise the ctc path with the tiny untrained model
 }
 _SHARED: dict[str, object] = {}
 

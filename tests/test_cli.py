@@ -45,9 +45,10 @@ def song(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_align_with_a_model_writes_every_format(song, tiny_model, tmp_path):
     audio, lyrics = song
-    for fmt in ("json", "lrc", "elrc", "srt", "vtt", "textgrid"):
+    for fmt in ("json", "lrc", "elrc", "srt", "vtt", "ass", "textgrid"):
         out = tmp_path / f"out.{fmt}"
-        proc = run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model), "--format", fmt, "-o", str(out))
+        proc = run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model), "--allow-untrained",
+                       "--format", fmt, "-o", str(out))
         assert proc.returncode == 0, proc.stderr
         assert out.stat().st_size > 0
     data = json.loads((tmp_path / "out.json").read_text())
@@ -61,11 +62,12 @@ def test_align_with_a_model_writes_every_format(song, tiny_model, tmp_path):
 
 def test_align_to_stdout_and_format_from_suffix(song, tiny_model, tmp_path):
     audio, lyrics = song
-    proc = run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model))
+    proc = run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model), "--allow-untrained")
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)["words"]) == len(LYRICS.split())
     out = tmp_path / "karaoke.srt"
-    assert run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model), "-o", str(out)).returncode == 0
+    assert run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model), "--allow-untrained",
+                   "-o", str(out)).returncode == 0
     assert out.read_text().startswith("1\n")
 
 
@@ -129,3 +131,35 @@ def test_help_lists_every_command():
     assert proc.returncode == 0
     for command in ("align", "evaluate", "data", "export", "models"):
         assert command in proc.stdout
+
+
+def test_untrained_ctc_model_is_refused_unless_allowed(song, tiny_model, tmp_path):
+    audio, lyrics = song
+    out = tmp_path / "out.json"
+    proc = run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model), "-o", str(out))
+    assert proc.returncode == 2 and not out.exists()
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "untrained" in lines[0] and "hmm" in lines[0], proc.stderr
+    allowed = run_cli("align", str(audio), str(lyrics), "--model", str(tiny_model), "--allow-untrained")
+    assert allowed.returncode == 0 and "untrained" in allowed.stderr
+    assert any("untrained" in w for w in json.loads(allowed.stdout)["extras"]["warnings"])
+
+
+def test_ctc_with_only_an_untrained_model_installed_names_it(song, tiny_model, tmp_path):
+    audio, lyrics = song
+    home = tmp_path / "home"
+    env = {"LYRICALIGN_HOME": str(home), "LYRICALIGN_MODEL": ""}
+    assert run_cli("models", "install", str(tiny_model), env=env).returncode == 0
+    proc = run_cli("align", str(audio), str(lyrics), "--method", "ctc", env=env)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no trained acoustic model installed" in lines[0] and "tiny@0" in lines[0], proc.stderr
+
+
+def test_max_duration_default_is_the_core_constant_shared_with_the_service():
+    from lyricalign.audio import DEFAULT_MAX_DURATION
+    from service.config import ServiceConfig
+
+    assert ServiceConfig().max_audio_seconds == DEFAULT_MAX_DURATION
+    help_text = run_cli("align", "--help").stdout
+    assert f"(default: {DEFAULT_MAX_DURATION:g})" in help_text.replace("\n", " ").replace("  ", " ")

@@ -60,15 +60,15 @@ def result() -> AlignmentResult:
 
 def test_render_rejects_unknown_format_listing_the_formats(result: AlignmentResult) -> None:
     with pytest.raises(ValueError) as info:
-        render(result, "ass")
-    assert str(info.value) == "unknown output format 'ass' (choose from: json, lrc, elrc, srt, vtt, textgrid)"
+        render(result, "docx")
+    assert str(info.value) == "unknown output format 'docx' (choose from: json, lrc, elrc, srt, vtt, ass, textgrid)"
     assert isinstance(info.value, LyricalignError)
 
 
 @pytest.mark.parametrize(
     ("name", "expected"),
     [("out.json", "json"), ("a/b/song.LRC", "lrc"), ("x.srt", "srt"), ("x.vtt", "vtt"), ("x.TextGrid", "textgrid"),
-     ("x.textgrid", "textgrid"), ("x.txt", None), ("noext", None)],
+     ("x.textgrid", "textgrid"), ("x.ASS", "ass"), ("x.txt", None), ("noext", None)],
 )
 def test_format_for_path(name: str, expected: str | None) -> None:
     assert format_for_path(name) == expected
@@ -85,8 +85,8 @@ def test_json_round_trips_exactly_and_keeps_unicode(result: AlignmentResult) -> 
     assert "😀" in text and "señor" in text  # ensure_ascii=False
     data = json.loads(text)
     assert set(data) == {"words", "lines", "duration", "model", "language", "method"}
-    assert set(data["words"][0]) == {"text", "start", "end", "confidence", "line", "interpolated"}
-    assert set(data["lines"][0]) == {"text", "start", "end", "paragraph"}
+    assert set(data["words"][0]) == {"text", "start", "end", "confidence", "line", "interpolated", "marker"}
+    assert set(data["lines"][0]) == {"text", "start", "end", "paragraph", "marker"}
     assert read_json(text) == result
     assert data["words"][4]["interpolated"] is True
 

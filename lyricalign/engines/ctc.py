@@ -153,7 +153,7 @@ class CTCEngine(Engine):
         self._check_length(log_probs.shape[0], targets)
         path = forced_align(log_probs, targets.ids, blank=metadata.blank_id)
         spans = token_spans(path, log_probs, targets.ids)
-        extras = {
+        extras: dict[str, Any] = {
             "frames": int(log_probs.shape[0]),
             "tokens": int(len(targets.ids)),
             "wildcard": self.options.wildcard,
@@ -161,6 +161,9 @@ class CTCEngine(Engine):
                 path_log_prob(log_probs, targets.ids, path, blank=metadata.blank_id) / log_probs.shape[0], 4
             ),
         }
+        if not metadata.trained:
+            extras["warnings"] = [f"acoustic model {metadata.tag} is untrained (randomly initialised): "
+                                  "these times are noise"]
         return self._word_timings(spans, targets, len(lyrics.words)), extras
 
     def _wildcard_column(self, log_probs: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AlignRequest(_message.Message):
-    __slots__ = ("audio", "lyrics", "language", "method", "format", "media_type", "adaptation")
+    __slots__ = ("audio", "lyrics", "language", "method", "format", "media_type", "adaptation", "keep_markers")
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     LYRICS_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
@@ -15,6 +15,7 @@ class AlignRequest(_message.Message):
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
     ADAPTATION_FIELD_NUMBER: _ClassVar[int]
+    KEEP_MARKERS_FIELD_NUMBER: _ClassVar[int]
     audio: bytes
     lyrics: str
     language: str
@@ -22,38 +23,43 @@ class AlignRequest(_message.Message):
     format: str
     media_type: str
     adaptation: int
-    def __init__(self, audio: _Optional[bytes] = ..., lyrics: _Optional[str] = ..., language: _Optional[str] = ..., method: _Optional[str] = ..., format: _Optional[str] = ..., media_type: _Optional[str] = ..., adaptation: _Optional[int] = ...) -> None: ...
+    keep_markers: bool
+    def __init__(self, audio: _Optional[bytes] = ..., lyrics: _Optional[str] = ..., language: _Optional[str] = ..., method: _Optional[str] = ..., format: _Optional[str] = ..., media_type: _Optional[str] = ..., adaptation: _Optional[int] = ..., keep_markers: _Optional[bool] = ...) -> None: ...
 
 class Word(_message.Message):
-    __slots__ = ("text", "start", "end", "confidence", "line", "interpolated")
+    __slots__ = ("text", "start", "end", "confidence", "line", "interpolated", "marker")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     LINE_FIELD_NUMBER: _ClassVar[int]
     INTERPOLATED_FIELD_NUMBER: _ClassVar[int]
+    MARKER_FIELD_NUMBER: _ClassVar[int]
     text: str
     start: float
     end: float
     confidence: float
     line: int
     interpolated: bool
-    def __init__(self, text: _Optional[str] = ..., start: _Optional[float] = ..., end: _Optional[float] = ..., confidence: _Optional[float] = ..., line: _Optional[int] = ..., interpolated: _Optional[bool] = ...) -> None: ...
+    marker: bool
+    def __init__(self, text: _Optional[str] = ..., start: _Optional[float] = ..., end: _Optional[float] = ..., confidence: _Optional[float] = ..., line: _Optional[int] = ..., interpolated: _Optional[bool] = ..., marker: _Optional[bool] = ...) -> None: ...
 
 class Line(_message.Message):
-    __slots__ = ("text", "start", "end", "paragraph")
+    __slots__ = ("text", "start", "end", "paragraph", "marker")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     PARAGRAPH_FIELD_NUMBER: _ClassVar[int]
+    MARKER_FIELD_NUMBER: _ClassVar[int]
     text: str
     start: float
     end: float
     paragraph: int
-    def __init__(self, text: _Optional[str] = ..., start: _Optional[float] = ..., end: _Optional[float] = ..., paragraph: _Optional[int] = ...) -> None: ...
+    marker: bool
+    def __init__(self, text: _Optional[str] = ..., start: _Optional[float] = ..., end: _Optional[float] = ..., paragraph: _Optional[int] = ..., marker: _Optional[bool] = ...) -> None: ...
 
 class AlignResponse(_message.Message):
-    __slots__ = ("words", "lines", "duration", "model", "language", "method", "rendered")
+    __slots__ = ("words", "lines", "duration", "model", "language", "method", "rendered", "extras")
     WORDS_FIELD_NUMBER: _ClassVar[int]
     LINES_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +67,7 @@ class AlignResponse(_message.Message):
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     RENDERED_FIELD_NUMBER: _ClassVar[int]
+    EXTRAS_FIELD_NUMBER: _ClassVar[int]
     words: _containers.RepeatedCompositeFieldContainer[Word]
     lines: _containers.RepeatedCompositeFieldContainer[Line]
     duration: float
@@ -68,7 +75,8 @@ class AlignResponse(_message.Message):
     language: str
     method: str
     rendered: str
-    def __init__(self, words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ..., lines: _Optional[_Iterable[_Union[Line, _Mapping]]] = ..., duration: _Optional[float] = ..., model: _Optional[str] = ..., language: _Optional[str] = ..., method: _Optional[str] = ..., rendered: _Optional[str] = ...) -> None: ...
+    extras: str
+    def __init__(self, words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ..., lines: _Optional[_Iterable[_Union[Line, _Mapping]]] = ..., duration: _Optional[float] = ..., model: _Optional[str] = ..., language: _Optional[str] = ..., method: _Optional[str] = ..., rendered: _Optional[str] = ..., extras: _Optional[str] = ...) -> None: ...
 
 class InfoRequest(_message.Message):
     __slots__ = ()
