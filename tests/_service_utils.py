@@ -153,6 +153,8 @@ TEST_LIMITS = {
     "LYRICALIGN_MAX_LYRICS_CHARS": "2000",
     "LYRICALIGN_ENGINE_WORKERS": "1",
     "LYRICALIGN_ENGINE_QUEUE": "1",
+    "LYRICALIGN_HMM_WORKERS": "1",
+    "LYRICALIGN_HMM_QUEUE": "1",
     "LYRICALIGN_RETRY_AFTER_S": "3",
     "LYRICALIGN_ALLOW_UNTRAINED": "1",  # these tests exercise the ctc path with the tiny untrained model
 }
