@@ -86,8 +86,11 @@ def parse_lyrics(text: str, language: str) -> Lyrics:
     """Split lyrics into lines (blank lines separate paragraphs) and tokens, normalising each.
 
     Raises:
-        LyricsError: no token at all, or no token with anything to align.
+        LyricsError: no token at all, no token with anything to align, or a NUL byte (binary data, not
+            lyrics; it would pass into every output format).
     """
+    if "\x00" in text:
+        raise LyricsError(f"lyrics contain a NUL byte (at character {text.index(chr(0))}): send UTF-8 text")
     language = normalize_language(language)
     words: list[LyricsWord] = []
     lines: list[LyricsLine] = []
