@@ -2,7 +2,10 @@
 
 Run it with ``scripts/serve.sh`` (registers the default model if the store has none), or::
 
-    bentoml serve service.service:LyricAlign --host 127.0.0.1 --port 3000
+    bentoml serve service.service:LyricAlign --port 3000
+
+It binds 127.0.0.1 unless asked otherwise (``--host``, ``BENTOML_HOST`` or ``LYRICALIGN_HOST``; the
+container image sets ``LYRICALIGN_HOST=0.0.0.0``, as a container must).
 
 This module only moves bytes: validation, decoding and alignment are :mod:`service.pipeline`
 (shared with the gRPC gateway); limits come from :class:`service.config.ServiceConfig`.
@@ -13,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Optional
 
 import bentoml
 import numpy as np
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic.json_schema import SkipJsonSchema
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
@@ -51,6 +54,7 @@ CONFIG = ServiceConfig.from_env()
 MODEL_FILE = "model.onnx"  # name of the ONNX file inside the BentoML model directory
 FORM_FIELDS = ("audio", "lyrics", "language", "method", "format")
 MAX_FORM_PARTS = 16  # parts parsed before the form is refused (unknown fields are ignored)
+UPLOAD_NAME = PurePosixPath("upload")  # stands for the audio part: the client's filename is never a path
 
 AUDIO_SECONDS = bentoml.metrics.Counter(
     name="lyricalign_audio_seconds_aligned",
@@ -78,27 +82,45 @@ class AlignInput(bentoml.IODescriptor):
     language: str = Field(default="en", description="en, es, fr, de, it or pt (or the language's name)")
     method: str = Field(default=DEFAULT_METHOD, description="ctc, hmm, dtw or uniform")
     format: str = Field(default="json", description="json, lrc, elrc, srt, vtt or textgrid")
-    # Set by from_http_request when the form is refused before validation (never by clients).
+    # Set by from_http_request (never by clients): why the form is refused, and the audio part's bytes.
     rejection: SkipJsonSchema[Optional[str]] = None
+    payload: SkipJsonSchema[Optional[bytes]] = None
 
     @classmethod
     async def from_http_request(cls, request: Request, serde: Any) -> "AlignInput":
-        """Parse the form ourselves: BentoML's parser would fetch a URL given as ``audio`` text."""
+        """Parse the form ourselves: BentoML's parser would fetch a URL given as ``audio`` text, write the
+        upload to a temp file named after the client's filename (``/`` or a long name: 500), and answer a
+        missing field with pydantic's raw output and a logged traceback."""
         try:
             form = await request.form(max_files=MAX_FORM_PARTS, max_fields=MAX_FORM_PARTS)
         except HTTPException as e:  # starlette's verdict on a malformed or oversized form
-            return cls.model_construct(audio=Path(), lyrics="", rejection=f"malformed multipart body: {e.detail}")
+            return cls._refused(f"malformed multipart body: {e.detail}")
         except (KeyError, ValueError) as e:
-            return cls.model_construct(audio=Path(), lyrics="", rejection=f"malformed multipart body ({e!r})")
+            return cls._refused(f"malformed multipart body ({e!r})")
+        repeated = sorted({k for k, _ in form.multi_items() if k in FORM_FIELDS and len(form.getlist(k)) > 1})
+        if repeated:
+            return cls._refused(f"field {repeated[0]!r} given more than once")
         audio = form.get("audio")
         if not isinstance(audio, UploadFile):
-            return cls.model_construct(audio=Path(), lyrics="", rejection="audio must be uploaded as a file part")
+            return cls._refused("missing file part 'audio'" if audio is None else
+                                "audio must be uploaded as a file part")
         try:
             check_media_type(audio.content_type)
         except RequestError as e:
-            return cls.model_construct(audio=Path(), lyrics="", rejection=f"415:{e.message}")
+            return cls._refused(f"415:{e.message}")
         fields = {k: _form_text(v) for k in FORM_FIELDS[1:] if isinstance(v := form.get(k), str)}
-        return cls.model_validate({"audio": audio, **fields})
+        if "lyrics" not in fields:
+            return cls._refused("missing field 'lyrics'" if form.get("lyrics") is None else
+                                "lyrics must be a text field")
+        try:
+            return cls.model_validate({"audio": UPLOAD_NAME, "payload": await audio.read(), **fields})
+        except ValidationError as e:
+            first = e.errors()[0]
+            return cls._refused(f"field {'.'.join(map(str, first['loc']))!r}: {first['msg']}")
+
+    @classmethod
+    def _refused(cls, rejection: str) -> "AlignInput":
+        return cls.model_construct(audio=UPLOAD_NAME, lyrics="", rejection=rejection)
 
 
 def _form_text(raw: str) -> str:
@@ -115,6 +137,7 @@ def _form_text(raw: str) -> str:
 
 @bentoml.service(
     name="lyricalign",
+    http={"host": CONFIG.host},
     workers=1,
     traffic={"timeout": 900},
     metrics={"enabled": True},
@@ -147,10 +170,11 @@ class LyricAlign:
         method: str = DEFAULT_METHOD,
         format: str = "json",
         rejection: Optional[str] = None,
+        payload: Optional[bytes] = None,
     ) -> dict:
         """Align ``lyrics`` to the uploaded ``audio``; returns the result in ``format`` (JSON by default)."""
-        form = {"audio": audio, "lyrics": lyrics, "language": language, "method": method, "format": format,
-                "rejection": rejection}
+        form = {"payload": payload or b"", "lyrics": lyrics, "language": language, "method": method,
+                "format": format, "rejection": rejection}
         try:
             result, fmt = await self._align(form)
             rendered = render(result, fmt)
@@ -167,11 +191,12 @@ class LyricAlign:
             status, _, message = rejection.partition(":") if rejection[:3].isdigit() else ("400", "", rejection)
             raise RequestError(int(status), message)
         params = validate_params(form["lyrics"], form["language"], form["method"], form["format"], self.config)
-        # Bytes, not the temp path: error messages then name "audio", not a server path.
-        audio = await asyncio.to_thread(decode_audio, form["audio"].read_bytes(), self.config)
         if params.method == "ctc":
+            audio = await asyncio.to_thread(decode_audio, form["payload"], self.config)
             return await self.ctc.align(audio, params.lyrics, self._run_windows), params.format
-        return await self.pool.align(params.method, audio, params.lyrics), params.format
+        with self.pool.reserve(params.method):  # a full engine queue refuses before the audio is decoded
+            audio = await asyncio.to_thread(decode_audio, form["payload"], self.config)
+            return await self.pool.align(params.method, audio, params.lyrics, reserved=True), params.format
 
     async def _run_windows(self, windows: np.ndarray) -> np.ndarray:
         """``(B, L)`` windows -> ``(B, F, C)`` log-probs, through the batcher unless it is disabled."""
@@ -230,6 +255,8 @@ LyricAlign.add_asgi_middleware(
     max_upload_bytes=CONFIG.max_upload_bytes,
     max_inflight=CONFIG.max_inflight,
     retry_after_s=CONFIG.retry_after_s,
+    body_timeout_s=CONFIG.body_timeout_s,
+    min_body_rate=CONFIG.min_body_rate,
 )
 # PassiveMount at "/" only claims the paths its routes match, so this adds exactly GET /info.
 LyricAlign.mount_asgi_app(Starlette(routes=[Route("/info", _get_info, methods=["GET"])]), path="/")

@@ -206,7 +206,7 @@ def _long_wav(seconds: float) -> bytes:
         ("undecodable", 422, "not a decodable audio file"),
         ("silent", 422, "audio is silent"),
         ("empty_lyrics", 422, "lyrics are empty"),
-        ("missing_lyrics", 400, "validation error"),
+        ("missing_lyrics", 400, "missing field 'lyrics'"),
         ("long_lyrics", 413, "over the limit of 2000"),
         ("unknown_method", 400, "unknown method 'magic'"),
         ("unknown_language", 400, "unsupported language"),
