@@ -11,10 +11,13 @@
 * :func:`owned_tempdir` is a temporary folder that records its owner (pid + process start time);
   :func:`sweep_stale_tempdirs` removes the folders of owners that are gone, so folders left by a
   ``kill -9`` (no ``finally`` runs) are cleaned at the next start of any process using that prefix.
+  :func:`adopt_private_tempdir` does the same for everything a long-lived process and its children
+  put in the temp dir (a server worker: its libraries' upload and client folders).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -186,3 +189,21 @@ def owned_tempdir(prefix: str, parent: PathLike | None = None) -> Iterator[Path]
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def adopt_private_tempdir(prefix: str) -> Path:
+    """Give this process, and the children it starts, a temp folder of its own for its whole life.
+
+    For a long-running process (a server worker) whose libraries make temp files we do not control:
+    ``tempfile.tempdir`` and ``$TMPDIR`` point into a new owned folder (so children's folders land
+    inside it too), removed at normal exit; after a ``kill -9`` the next process adopting the same
+    prefix sweeps it (:func:`sweep_stale_tempdirs`). Returns the folder.
+    """
+    parent = tempfile.gettempdir()
+    sweep_stale_tempdirs(prefix, parent)
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    (folder / OWNER_FILE).write_text(f"{os.getpid()} {_start_time(os.getpid()) or 0}\n")
+    tempfile.tempdir = str(folder)
+    os.environ["TMPDIR"] = str(folder)
+    atexit.register(shutil.rmtree, folder, True)
+    return folder

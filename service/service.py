@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any, Optional
 
@@ -32,6 +33,7 @@ from starlette.routing import Route
 
 from lyricalign.audio import duration_of
 from lyricalign.engines import DEFAULT_METHOD
+from lyricalign.fsutil import adopt_private_tempdir
 from lyricalign.schema import AlignmentResult
 
 from .codec import decode_array, encode_array
@@ -54,6 +56,7 @@ CONFIG = ServiceConfig.from_env()
 MODEL_FILE = "model.onnx"  # name of the ONNX file inside the BentoML model directory
 FORM_FIELDS = ("audio", "lyrics", "language", "method", "format")
 MAX_FORM_PARTS = 16  # parts parsed before the form is refused (unknown fields are ignored)
+WORKER_TMP_PREFIX = "lyricalign-worker-"
 UPLOAD_NAME = PurePosixPath("upload")  # stands for the audio part: the client's filename is never a path
 
 AUDIO_SECONDS = bentoml.metrics.Counter(
@@ -148,6 +151,9 @@ class LyricAlign:
     model_ref = bentoml.models.BentoModel(CONFIG.model_tag)
 
     def __init__(self) -> None:
+        # Everything this worker and its engine processes put in the temp dir (BentoML's request and
+        # client folders, the engines' folders) lives in one folder of its own, swept after a kill -9.
+        self.tmp = adopt_private_tempdir(WORKER_TMP_PREFIX)
         self.config = CONFIG
         self.model_tag = str(self.model_ref.tag)
         model_path = Path(self.model_ref.path_of(MODEL_FILE))
@@ -160,6 +166,7 @@ class LyricAlign:
     @bentoml.on_shutdown
     def stop_workers(self) -> None:
         self.pool.shutdown()
+        shutil.rmtree(self.tmp, ignore_errors=True)  # atexit does not run: the worker ends on a signal
 
     @bentoml.api(route="/align", input_spec=AlignInput)
     async def align(

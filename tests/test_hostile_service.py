@@ -8,6 +8,7 @@ session's real ``bentoml serve`` (``live_service``), with raw sockets where a cl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -285,6 +286,16 @@ def test_bentoml_serve_without_host_binds_loopback(tmp_path: Path) -> None:
     assert listening == {"127.0.0.1"}, (listening, log.read_text()[-2000:])
 
 
+def _wait_ready(url: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.3)
+    raise AssertionError(f"{url} not ready again after {timeout} s")
+
+
 def _listening_addresses(port: int) -> set[str]:
     """IPv4 addresses with a socket listening on ``port`` (``/proc/net/tcp``, state 0A), plus "::" forms."""
     found = set()
@@ -308,3 +319,50 @@ def test_json_error_bodies_are_one_object() -> None:
     assert spec["components"]["schemas"]["AlignError"]["required"] == ["error"]
     assert set(ALIGN_ERRORS) <= set(spec["paths"]["/align"]["post"]["responses"])
     assert json.loads(json.dumps(spec)) == spec
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_worker_leaves_no_orphan_and_no_temp_file(tmp_path: Path) -> None:
+    """Issue 9.5: ``kill -9`` of the HTTP worker mid-request left its engine-pool process running under
+    PID 1 and the in-flight upload in ``/tmp/bentoml-request-*``."""
+    from _service_utils import bentoml_service
+
+    from lyricalign.devserver import alive, descendants, group_members, worker_pid
+
+    with bentoml_service(tmp_path, {**TEST_LIMITS, "LYRICALIGN_ENGINE_QUEUE": "2"}) as server:
+        words = " ".join(["la"] * 80)
+
+        def request() -> None:
+            with contextlib.suppress(httpx.HTTPError):  # the worker dies under it
+                httpx.post(server.url + "/align", data={"lyrics": words, "method": "hmm"},
+                           files={"audio": ("a.wav", _wav(29.0), "audio/wav")}, timeout=120)
+
+        thread = threading.Thread(target=request)
+        thread.start()
+        worker = worker_pid(server.pid)
+        assert worker is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not [p for p in descendants(worker) if alive(p)]:
+            time.sleep(0.1)
+        children = descendants(worker)
+        assert children, "the hmm request started no engine process"
+        time.sleep(1.0)  # mid-request
+        os.kill(worker, 9)
+        thread.join(timeout=120)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(alive(p) for p in children):
+            time.sleep(0.1)
+        assert not [p for p in children if alive(p)], "engine processes outlived their worker"
+        restarted = None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and restarted in (None, worker):
+            restarted = worker_pid(server.pid)
+            time.sleep(0.2)
+        assert restarted not in (None, worker), "no new worker after the kill"
+        _wait_ready(server.url)
+        # The new worker swept the dead one's private temp folder (with the upload in it) at its start.
+        folders = [p.name for p in server.tmp.iterdir() if p.name.startswith("lyricalign-worker-")]
+        assert len(folders) == 1, folders
+    assert group_members(server.pid) == []
+    # ".ses" is onnxruntime's telemetry session id, one per temp dir by design (written at import).
+    assert sorted(p.name for p in server.tmp.iterdir() if p.name != ".ses") == [], "temp files outlived the server"
