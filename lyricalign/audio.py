@@ -140,8 +140,8 @@ def _decode_soundfile(source: AudioSource, name: str, limits: AudioLimits) -> np
         for block in audio_file.blocks(blocksize=BLOCK_SECONDS * rate, dtype="float32", always_2d=True):
             blocks.append(block.mean(axis=1, dtype=np.float32))
             decoded += len(block)
-            if max_frames is not None and decoded > max_frames:
-                break  # the header said less (or nothing): stop here, load_audio refuses it
+            if max_frames is not None and decoded > max_frames:  # the header said less, or nothing
+                raise _too_long(name, None, limits.max_duration)  # type: ignore[arg-type]
     mono = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
     return resample(mono, rate, SAMPLE_RATE)
 

@@ -187,6 +187,8 @@ class LyricAlign:
             rendered = render(result, fmt)
         except RequestError as e:
             REJECTED.labels(status=str(e.status)).inc()
+            log = logger.warning if e.status >= 500 else logger.info  # a client's error: one line, no traceback
+            log("refused /align with %d: %s", e.status, e.message)
             headers = {"Retry-After": str(e.retry_after)} if e.retry_after is not None else None
             return JSONResponse({"error": e.message}, status_code=e.status, headers=headers)  # type: ignore[return-value]
         self._observe(result)

@@ -150,7 +150,7 @@ def test_output_fifo_is_written_through(song, tmp_path):
     fifo = tmp_path / "out.lrc"
     os.mkfifo(fifo)
     received: list[bytes] = []
-    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
     reader.start()
     proc = _align_uniform(song, "-o", str(fifo))
     reader.join(timeout=60)
