@@ -101,8 +101,8 @@ def test_guard_rejects_media_type_and_size_and_replays_body() -> None:
         transport = httpx.ASGITransport(app=guard)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             form = {"content-type": "multipart/form-data; boundary=x"}
-            ok = await client.post("/align", content=b"0123456789", headers=form)
-            assert (ok.status_code, ok.content) == (200, b"0123456789")
+            ok = await client.post("/align", content=b"0123456789--x--", headers=form)
+            assert (ok.status_code, ok.content) == (200, b"0123456789--x--")
             wrong = await client.post("/align", json={"audio": "/etc/passwd"})
             assert wrong.status_code == 415 and "multipart/form-data" in wrong.json()["error"]
             big = await client.post("/align", content=b"x" * 101, headers=form)
@@ -127,10 +127,10 @@ def test_guard_sheds_load_with_retry_after() -> None:
         transport = httpx.ASGITransport(app=guard)
         form = {"content-type": "multipart/form-data; boundary=x"}
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            first = asyncio.create_task(client.post("/align", content=b"a", headers=form))
+            first = asyncio.create_task(client.post("/align", content=b"a--x--", headers=form))
             while guard.inflight == 0:
                 await asyncio.sleep(0.01)
-            busy = await client.post("/align", content=b"b", headers=form)
+            busy = await client.post("/align", content=b"b--x--", headers=form)
             assert busy.status_code == 503 and busy.headers["retry-after"] == "7"
             app.gate.set()
             assert (await first).status_code == 200
