@@ -39,11 +39,9 @@ import numpy as np
 import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-from _service_utils import bentoml_service  # noqa: E402
-
 from loadtests.run import write_song  # noqa: E402
 from lyricalign.audio import SAMPLE_RATE  # noqa: E402
+from lyricalign.devserver import bentoml_server, ensure_model  # noqa: E402
 from lyricalign.model import AcousticModel, RuntimeOptions  # noqa: E402
 from service.codec import decode_array, encode_array  # noqa: E402
 
@@ -180,10 +178,13 @@ def run_service(args: argparse.Namespace) -> None:
         for batching in args.batching:
             run = work / f"batching-{batching}"
             run.mkdir()
-            env = {"LYRICALIGN_BATCHING": "1" if batching == "on" else "0", **dict(args.env)}
+            env = {**os.environ, "BENTOML_HOME": str(run / "bentoml"),
+                   "LYRICALIGN_BATCHING": "1" if batching == "on" else "0", **dict(args.env)}
             if args.model:
                 env["LYRICALIGN_MODEL_TAG"] = register(args.model, run / "bentoml")
-            with bentoml_service(run, env) as service:
+            else:
+                ensure_model(env, run, cwd=REPO)  # the tiny untrained model
+            with bentoml_server(env, run / "bentoml-serve.log", cwd=REPO) as service:
                 bench_service(service.url, wav, lyrics, 1, 1)  # warm-up (and the dispatcher's first samples)
                 for concurrency in args.concurrency:
                     r = bench_service(service.url, wav, lyrics, concurrency, concurrency * args.requests_per_client)

@@ -13,7 +13,8 @@ mirror such as ``http://127.0.0.1:8000/{id}.wav`` can stand in for YouTube). Per
 Only one run may use a folder at a time. A re-run skips every item whose file exists and decodes to the archived duration (a file present
 but not archived -- killed between rename and archive -- is verified by decoding and archived).
 Failures are retried with exponential backoff unless permanent (HTTP 4xx, unsupported URL,
-unavailable video), then written as one JSONL line ``{"id", "url", "error", "message", "attempts"}``
+unavailable video, or a file that arrived whole but does not convert or decode: fetching the same
+bytes again cannot help), then written as one JSONL line ``{"id", "url", "error", "message", "attempts"}``
 to ``errors.jsonl``.
 """
 
@@ -36,7 +37,7 @@ from typing import Any, Iterable, Sequence
 from lyricalign.audio import SAMPLE_RATE, AudioLimits, ffmpeg_binary, load_audio
 from lyricalign.errors import AudioError, DatasetError
 
-from .textfile import read_lines
+from .textfile import is_safe_id, read_lines
 
 logger = logging.getLogger(__name__)
 
@@ -49,16 +50,13 @@ DURATION_TOLERANCE = 0.05  # seconds between archived and re-decoded duration
 _PERMANENT = re.compile(r"HTTP Error 4\d\d|Unsupported URL|Video unavailable|Private video|not available", re.I)
 
 
-_SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
-
-
 @dataclass(frozen=True)
 class DownloadItem:
     id: str  # becomes the file name: letters, digits, "_", "-", "." (not first)
     url: str  # a full URL, or a bare id to expand with the URL template
 
     def __post_init__(self) -> None:
-        if not _SAFE_ID.fullmatch(self.id):
+        if not is_safe_id(self.id):
             raise DatasetError(f"download id {self.id!r} is not a safe file name")
 
 
@@ -215,7 +213,7 @@ def _process(item: DownloadItem, options: DownloadOptions, archive: _Archive, li
         try:
             duration = _download_one(url, target, options)
         except Exception as e:  # yt-dlp, ffmpeg and decoding raise many types; all are per-item failures
-            permanent = bool(_PERMANENT.search(str(e)))
+            permanent = isinstance(e, AudioError) or bool(_PERMANENT.search(str(e)))
             if permanent or attempt > options.retries:
                 return Outcome(item.id, "failed", error=type(e).__name__, message=_one_line(e), attempts=attempt)
             delay = options.backoff * 2 ** (attempt - 1)

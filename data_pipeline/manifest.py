@@ -30,7 +30,7 @@ from lyricalign.fsutil import atomic_open, atomic_write_text
 from lyricalign.text import SUPPORTED_LANGUAGES, normalize_token
 
 from .dali import DaliSong, Segment
-from .textfile import read_lines
+from .textfile import is_safe_id, read_lines
 
 logger = logging.getLogger(__name__)
 
@@ -315,6 +315,10 @@ def prepare(
     with contextlib.ExitStack() as stack:
         writer = None if dry_run else stack.enter_context(ManifestWriter(out_dir))
         for song in songs:
+            if not is_safe_id(song.info.id):  # it names the audio file: "../x" would point outside audio_dir
+                logger.warning("skipping song id %r: not a safe file name", song.info.id)
+                summary.skip("unsafe_id")
+                continue
             if song.info.language not in SUPPORTED_LANGUAGES:
                 summary.skip("unsupported_language")
                 continue

@@ -14,11 +14,19 @@
   when written by Python 3; only that one codec is accepted.
 
 Everything else -- any other module or name -- raises :class:`DatasetError` naming the file.
+
+Allocation is bounded too. The file is decompressed first, at most :data:`MAX_PICKLE_BYTES`
+(a DALI song is well under 10 MB), and unpickled from memory: a length field can then only make
+the unpickler reserve memory it never fills (a string declared as 2^60 bytes is a ``MemoryError``
+at once, a smaller lie a "truncated" error), never read more than the file holds. Either way, and
+for absurd nesting (``RecursionError``), the file is a :class:`DatasetError`, skipped like any
+other unreadable one.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import pickle
 from pathlib import Path
 from typing import Any, Callable
@@ -26,6 +34,7 @@ from typing import Any, Callable
 from lyricalign.errors import DatasetError
 
 _NUMERIC_DTYPE_KINDS = frozenset("biuf")
+MAX_PICKLE_BYTES = 256 * 1024 * 1024  # decompressed; DALI's largest songs are a few MB
 
 
 class AnnotationsRecord:
@@ -94,8 +103,15 @@ def load_gzip_pickle(path: Path) -> Any:
     """
     try:
         with gzip.open(path, "rb") as handle:
-            return DaliUnpickler(handle, encoding="utf-8", errors="surrogateescape").load()
+            data = handle.read(MAX_PICKLE_BYTES + 1)
+        if len(data) > MAX_PICKLE_BYTES:
+            raise DatasetError(f"{path}: decompresses to over {MAX_PICKLE_BYTES // 2**20} MiB, not a DALI song")
+        return DaliUnpickler(io.BytesIO(data), encoding="utf-8", errors="surrogateescape").load()
     except pickle.UnpicklingError as e:
         raise DatasetError(f"{path}: unsafe or malformed pickle ({e})") from e
+    except MemoryError as e:
+        raise DatasetError(f"{path}: malformed pickle (declares more data than it holds)") from e
+    except RecursionError as e:
+        raise DatasetError(f"{path}: malformed pickle (nested too deeply)") from e
     except (OSError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
         raise DatasetError(f"{path}: not a readable gzip-compressed pickle ({e})") from e

@@ -2,6 +2,11 @@
 
 soundfile (libsndfile) decodes wav/flac/ogg/mp3 itself; anything else (m4a, aac, opus, video
 containers) goes through the ``ffmpeg`` binary. Decoding never writes next to the input.
+
+Memory is bounded by ``AudioLimits.max_duration``, never by the file: a 1.3 MB FLAC of two hours of
+silence decodes to ~1 GB of float32. So soundfile's header duration is checked before decoding
+(refused at once when over the limit), decoding goes block by block and stops one second past the
+limit whatever the header said (a header may lie or not know), and ffmpeg is told ``-t`` likewise.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ FRAMES_PER_SECOND = SAMPLE_RATE // MODEL_FRAME_STRIDE  # 50
 SECONDS_PER_FRAME = MODEL_FRAME_STRIDE / SAMPLE_RATE  # 0.02
 DEFAULT_MAX_DURATION = 20 * 60.0  # seconds
 SILENCE_PEAK = 1e-4  # a decoded signal whose peak is below this is "silent only"
+DECODE_MARGIN_S = 1.0  # decoded past the limit, so that "over the limit" is seen, never much more
+BLOCK_SECONDS = 10  # soundfile decodes this much at a time (at the file's rate, all channels)
 
 AudioSource = Union[str, os.PathLike, bytes]
 
@@ -65,9 +72,7 @@ def load_audio(source: AudioSource, limits: AudioLimits = AudioLimits()) -> np.n
     if audio.size == 0:
         raise AudioError(f"{name}: audio has zero length")
     if limits.max_duration is not None and audio.size > limits.max_duration * SAMPLE_RATE:
-        raise AudioError(
-            f"{name}: audio is {audio.size / SAMPLE_RATE:.1f} s long, over the limit of {limits.max_duration:.0f} s"
-        )
+        raise _too_long(name, None, limits.max_duration)
     if limits.reject_silent and float(np.max(np.abs(audio))) < SILENCE_PEAK:
         raise AudioError(f"{name}: audio is silent")
     return audio
@@ -82,10 +87,18 @@ def _describe(source: AudioSource) -> str:
     return "audio" if isinstance(source, bytes) else str(source)
 
 
+def _too_long(name: str, seconds: float | None, limit: float) -> AudioError:
+    """``seconds``: the real duration when known (header), else decoding stopped past the limit."""
+    length = f"{seconds:.1f} s long" if seconds is not None else f"longer than {limit + DECODE_MARGIN_S:.0f} s"
+    return AudioError(f"{name}: audio is {length}, over the limit of {limit:.0f} s")
+
+
 def _decode(source: AudioSource, name: str, limits: AudioLimits) -> np.ndarray:
     if _looks_like_soundfile_format(_header(source)):
         try:
-            return _decode_soundfile(source)
+            return _decode_soundfile(source, name, limits)
+        except AudioError:
+            raise  # over the limit by the header: refused, not retried with ffmpeg
         except Exception as sf_error:  # libsndfile raises several types; fall back to ffmpeg
             logger.debug("soundfile could not decode %s (%s); trying ffmpeg", name, sf_error)
     return _decode_ffmpeg(source, name, limits)
@@ -109,12 +122,28 @@ def _looks_like_soundfile_format(header: bytes) -> bool:
     return len(header) >= 2 and header[0] == 0xFF and (header[1] & 0xE0) == 0xE0  # an MPEG audio frame sync
 
 
-def _decode_soundfile(source: AudioSource) -> np.ndarray:
+def _decode_soundfile(source: AudioSource, name: str, limits: AudioLimits) -> np.ndarray:
+    """Header check, then block-wise decoding and downmix, stopping past the limit -> ``(N,)`` at 16 kHz."""
     import soundfile as sf
 
     handle = io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source)
-    data, rate = sf.read(handle, dtype="float32", always_2d=True)
-    return resample(data.mean(axis=1), rate, SAMPLE_RATE)
+    with sf.SoundFile(handle) as audio_file:
+        rate = audio_file.samplerate
+        if rate <= 0:
+            raise ValueError(f"sample rate {rate}")
+        declared = audio_file.frames / rate if 0 < audio_file.frames < 2**62 else None
+        if limits.max_duration is not None and declared is not None and declared > limits.max_duration:
+            raise _too_long(name, declared, limits.max_duration)
+        max_frames = None if limits.max_duration is None else int((limits.max_duration + DECODE_MARGIN_S) * rate)
+        blocks: list[np.ndarray] = []
+        decoded = 0
+        for block in audio_file.blocks(blocksize=BLOCK_SECONDS * rate, dtype="float32", always_2d=True):
+            blocks.append(block.mean(axis=1, dtype=np.float32))
+            decoded += len(block)
+            if max_frames is not None and decoded > max_frames:  # the header said less, or nothing
+                raise _too_long(name, None, limits.max_duration)  # type: ignore[arg-type]
+    mono = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    return resample(mono, rate, SAMPLE_RATE)
 
 
 def _decode_ffmpeg(source: AudioSource, name: str, limits: AudioLimits) -> np.ndarray:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -19,7 +22,7 @@ from .errors import LyricalignError
 
 logger = logging.getLogger("lyricalign")
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 #: A batch command finished but some of its items failed (listed in its error log), e.g. ``data download``.
 EXIT_PARTIAL = 3
 #: Modules that add subcommands; a missing optional folder just drops its commands.
@@ -57,7 +60,8 @@ def _add_align(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="acoustic model for ctc: an ONNX file or an installed model's name")
     p.add_argument("-f", "--format", choices=FORMATS, default=None,
                    help="output format (default: from -o's suffix, else json)")
-    p.add_argument("-o", "--output", default=None, help="output file, written atomically (default: stdout)")
+    p.add_argument("-o", "--output", default=None,
+                   help="output file, written atomically; a device or FIFO is written through (default: stdout)")
     p.add_argument("--max-duration", type=float, default=None,
                    help=f"longest audio accepted, seconds (default: {DEFAULT_MAX_DURATION:g})")
     p.add_argument("--adaptation", type=_int_arg, default=None, metavar="N",
@@ -76,7 +80,11 @@ def run_align(args: argparse.Namespace) -> int:
     from .formats import output_format, render, write
     from .progress import Stages
 
+    from .fsutil import check_output_path
+
     fmt = output_format(args.format, args.output)
+    if args.output:
+        check_output_path(args.output)  # before minutes of work, not after
     if args.max_duration is not None and not args.max_duration > 0:
         raise LyricalignError(f"--max-duration must be a positive number of seconds, got {args.max_duration:g}")
     limits = AudioLimits(max_duration=args.max_duration or DEFAULT_MAX_DURATION)
@@ -93,9 +101,12 @@ def run_align(args: argparse.Namespace) -> int:
         result = align(audio, lyrics, options, engine=engine)
         stages.next()
         if args.output:
-            write(result, fmt, args.output)
+            try:
+                write(result, fmt, args.output)
+            except OSError as e:
+                raise LyricalignError(f"cannot write {args.output}: {e.strerror or e}") from e
         else:
-            sys.stdout.write(render(result, fmt))
+            _write_stdout(render(result, fmt))
         stages.next()
     if args.output:
         logger.info("wrote %d words, %d lines to %s", len(result.words), len(result.lines), Path(args.output))
@@ -107,12 +118,35 @@ def _int_arg(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+def _write_stdout(text: str) -> None:
+    """Write and flush stdout; a full disk or closed pipe becomes a one-line error.
+
+    On failure stdout is pointed at /dev/null first, so the interpreter's own flush at exit finds
+    nowhere to fail and prints no second message.
+    """
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as e:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), sys.stdout.fileno())
+        raise LyricalignError(f"cannot write the result to stdout: {e.strerror or e}") from e
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that ``finally`` blocks remove temporary files."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return int(args.func(args) or EXIT_OK)
     except LyricalignError as e:
@@ -121,11 +155,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lyricalign: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Terminated:
+        print("lyricalign: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except Exception as e:  # a bug: one line unless -vv asked for the traceback
         if args.verbose >= 2:
             raise
         print(f"lyricalign: internal error: {type(e).__name__}: {e} (run with -vv for the traceback)", file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _configure_logging(verbosity: int) -> None:

@@ -119,8 +119,11 @@ def parse_lyrics(text: str, language: str = AUTO, *, keep_markers: bool = False)
     parse marker lines as sung lyrics (see the module notes).
 
     Raises:
-        LyricsError: no token at all, or no token with anything to align.
+        LyricsError: no token at all, no token with anything to align, or a NUL byte (binary data, not
+            lyrics; it would pass into every output format).
     """
+    if "\x00" in text:
+        raise LyricsError(f"lyrics contain a NUL byte (at character {text.index(chr(0))}): send UTF-8 text")
     rows = _paragraph_lines(text)
     if not rows:
         raise LyricsError("lyrics are empty")

@@ -24,7 +24,6 @@ import logging
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from dataclasses import dataclass
 from typing import Sequence
@@ -32,6 +31,7 @@ from typing import Sequence
 import numpy as np
 
 from .audio import SAMPLE_RATE, resample
+from .fsutil import owned_tempdir
 from .errors import EngineUnavailableError, LyricsError
 from .text import normalize_language
 
@@ -290,7 +290,7 @@ def _synthesize_with_binary(binary: str, words: list[str], options: SynthesisOpt
     pieces: list[np.ndarray] = []
     spans: list[tuple[float, float]] = []
     position = 0
-    with tempfile.TemporaryDirectory(prefix="lyricalign-tts-") as tmp:
+    with owned_tempdir("lyricalign-tts-") as tmp:
         for k, word in enumerate(words):
             if not word:
                 spans.append((position / SAMPLE_RATE, position / SAMPLE_RATE))

@@ -11,11 +11,12 @@ local session. ``docs/benchmarks.md`` has the batching on/off measurement.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterator
 
 import numpy as np
 
@@ -117,19 +118,28 @@ class HMMPath:
                                                   self._loop)
         return decode_arrays(future.result()[0], ("scores",))["scores"]
 
-    async def align(self, audio: np.ndarray, lyrics: Lyrics, adaptation_iterations: int) -> AlignmentResult:
+    @contextlib.contextmanager
+    def reserve(self) -> Iterator[None]:
+        """Hold one of the ``queue`` places for the block; 503 + Retry-After at once when none is free."""
         if self.admitted >= self.queue:
             raise RequestError(503, f"hmm aligner busy: {self.admitted} songs in progress, retry later",
                                retry_after=self.retry_after_s)
         self.admitted += 1
-        self._loop = asyncio.get_running_loop()
-        engine = self.engine(adaptation_iterations)
         try:
-            return await self._loop.run_in_executor(self._executor, engine.align, audio, lyrics)
-        except LyricalignError as e:
-            raise RequestError(422, str(e)) from e
+            yield
         finally:
             self.admitted -= 1
+
+    async def align(self, audio: np.ndarray, lyrics: Lyrics, adaptation_iterations: int,
+                    reserved: bool = False) -> AlignmentResult:
+        """One song in the thread pool; ``reserved``: the caller holds a :meth:`reserve` place."""
+        with contextlib.nullcontext() if reserved else self.reserve():
+            self._loop = asyncio.get_running_loop()
+            engine = self.engine(adaptation_iterations)
+            try:
+                return await self._loop.run_in_executor(self._executor, engine.align, audio, lyrics)
+            except LyricalignError as e:
+                raise RequestError(422, str(e)) from e
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

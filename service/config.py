@@ -53,6 +53,13 @@ class ServiceConfig:
         retry_after_s: the ``Retry-After`` value sent with 503 responses.
         allow_untrained: answer ``ctc`` requests with an untrained (placeholder) model instead of
             refusing them with 409; for exercising the pipeline in tests, never for users.
+        body_timeout_s: longest wait for the next chunk of a request body (nginx's
+            ``client_body_timeout``); a stalled upload then gets 408 and its connection is freed.
+        min_body_rate: slowest accepted average upload rate, bytes/s, judged once the body has been
+            read for ``body_timeout_s`` (a trickle of a few bytes per timeout cannot hold a reader
+            for ever); 408 below it.
+        host: address ``bentoml serve`` binds when no ``--host`` is given (the container sets
+            ``0.0.0.0``; everything else stays on the loopback interface).
     """
 
     acoustic_tag: str = DEFAULT_ACOUSTIC_TAG
@@ -71,14 +78,20 @@ class ServiceConfig:
     intra_op_threads: int = 0
     retry_after_s: int = 5
     allow_untrained: bool = False
+    body_timeout_s: float = 20.0
+    min_body_rate: int = 16 * 1024
+    host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         if not self.acoustic_tag.strip():
             raise ValueError("acoustic_tag must not be empty")
         for name in ("max_upload_mb", "max_audio_seconds", "max_lyrics_chars", "max_inflight", "engine_workers",
-                     "engine_queue", "hmm_workers", "hmm_queue", "batch_latency_ms", "retry_after_s"):
+                     "engine_queue", "hmm_workers", "hmm_queue", "batch_latency_ms", "retry_after_s",
+                     "body_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.min_body_rate < 0:
+            raise ValueError(f"min_body_rate must be >= 0 (0: no minimum), got {self.min_body_rate}")
         if self.intra_op_threads < 0:
             raise ValueError(f"intra_op_threads must be >= 0 (0: automatic), got {self.intra_op_threads}")
         if self.batch_size < 2:  # BentoML rejects max_batch_size=1 for a batchable API

@@ -29,6 +29,7 @@ from lyricalign.language import AUTO
 from lyricalign.schema import AlignmentResult
 
 from .config import ServiceConfig
+from .pipeline import FORMAT_MEDIA_TYPES, RequestError, check_media_type, validate_params
 from .grpc_gen import lyricalign_pb2 as pb
 from .grpc_gen import lyricalign_pb2_grpc as pb_grpc
 
@@ -71,11 +72,12 @@ class GatewayOptions:
 class AlignerServicer(pb_grpc.AlignerServicer):
     """Translates RPCs to ``POST /align`` / ``GET /info`` of the BentoML service."""
 
-    def __init__(self, http: httpx.Client) -> None:
+    def __init__(self, http: httpx.Client, config: ServiceConfig | None = None) -> None:
         self.http = http
+        self.config = config or ServiceConfig.from_env()
 
     def Align(self, request: pb.AlignRequest, context: grpc.ServicerContext) -> pb.AlignResponse:
-        fmt = request.format or "json"
+        fmt = _validated_format(request, self.config, context)  # every parameter, before any work
         data = {"lyrics": request.lyrics, "language": request.language or AUTO, "format": "json",
                 "keep_markers": "true" if request.keep_markers else "false"}
         if request.method:
@@ -103,14 +105,27 @@ class AlignerServicer(pb_grpc.AlignerServicer):
         return pb.InfoResponse(json=response.text)
 
 
+def _validated_format(request: pb.AlignRequest, config: ServiceConfig, context: grpc.ServicerContext) -> str:
+    """Check lyrics, language, method, format and media type as ``POST /align`` does, before the audio
+    is sent anywhere; returns the normalised format (the gateway renders it)."""
+    try:
+        check_media_type(request.media_type)
+        params = validate_params(request.lyrics, request.language or None, request.method or None,
+                                 request.format or None, config,
+                                 request.adaptation if request.HasField("adaptation") else None,
+                                 keep_markers=request.keep_markers)
+    except RequestError as e:
+        context.abort(STATUS_CODES.get(e.status, grpc.StatusCode.INVALID_ARGUMENT), e.message)
+    return params.format
+
+
 def _render(result: AlignmentResult, fmt: str, context: grpc.ServicerContext) -> str:
     """The non-JSON formats are rendered here from the same result (the core's writers)."""
     if fmt == "json":
         return ""
-    from lyricalign.formats import FORMATS, render
+    from lyricalign.formats import render
 
-    if fmt not in FORMATS:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown format {fmt!r} (choose from: {', '.join(FORMATS)})")
+    assert fmt in FORMAT_MEDIA_TYPES, fmt  # validated before the request was forwarded
     return render(result, fmt)
 
 
@@ -160,7 +175,7 @@ class Gateway:
             maximum_concurrent_rpcs=options.workers,
             options=[("grpc.max_receive_message_length", max_message), ("grpc.max_send_message_length", max_message)],
         )
-        pb_grpc.add_AlignerServicer_to_server(AlignerServicer(self.http), self.server)
+        pb_grpc.add_AlignerServicer_to_server(AlignerServicer(self.http, config), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = self.server.add_insecure_port(f"{options.host}:{options.port}")

@@ -4,19 +4,29 @@ BentoML parses the multipart body (and writes the upload to disk) before the API
 so size, media type and overload must be checked earlier, here:
 
 * more than ``max_inflight`` requests being processed -> 503 + ``Retry-After`` (never queue
-  unboundedly: a client retries instead of the server wedging);
+  unboundedly: a client retries instead of the server wedging). A request counts as in flight only
+  once its body is complete: uploads still trickling in hold no slot, so a few stalled sockets
+  cannot lock every client out;
+* a body that stalls (no chunk for ``body_timeout_s``) or trickles (slower on average than
+  ``min_body_rate`` once it has been read for ``body_timeout_s``) -> 408, connection closed
+  (nginx's ``client_body_timeout``);
+* a multipart body without its closing boundary (truncated: its last field would be dropped
+  silently) -> 400;
 * a body that is not ``multipart/form-data`` -> 415 (this also closes BentoML's JSON path, where
   a string ``audio`` field would be read as a path on the server);
 * a body larger than ``max_upload_bytes`` (declared or streamed) -> 413.
 
 The accepted body is buffered (bounded by the limit) and replayed to the app. The internal
 batching endpoint only gets the media-type check (BentoML answers 500 to a multipart body there).
+``GET /docs.json`` is BentoML's OpenAPI document corrected by :func:`service.openapi.patch_spec`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
@@ -30,6 +40,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 ALIGN_PATH = "/align"
 BATCH_PATH = "/infer_windows"
+DOCS_PATH = "/docs.json"
 
 
 @dataclass(frozen=True)
@@ -37,42 +48,56 @@ class Rejection:
     status: int
     message: str
     retry_after: int | None = None
+    close: bool = False  # also close the connection (the rest of the body is not read)
 
 
 class AlignGuard:
     """Pure ASGI middleware; BentoML instantiates it with ``add_asgi_middleware(AlignGuard, **options)``."""
 
-    def __init__(self, app: ASGIApp, *, max_upload_bytes: int, max_inflight: int, retry_after_s: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_upload_bytes: int, max_inflight: int, retry_after_s: int,
+                 body_timeout_s: float = 20.0, min_body_rate: int = 16 * 1024) -> None:
         self.app = app
         self.max_upload_bytes = max_upload_bytes
         self.max_inflight = max_inflight
         self.retry_after_s = retry_after_s
-        self.inflight = 0  # one event loop per worker process: no lock needed
+        self.body_timeout_s = body_timeout_s
+        self.min_body_rate = min_body_rate
+        self.inflight = 0  # requests with a complete body being processed (one event loop: no lock)
+        self.receiving = 0  # requests whose body is still arriving (reported, not limited)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"].rstrip("/") if scope["type"] == "http" else ""
         if path == BATCH_PATH and scope["method"] == "POST" and _media_type(scope)[0] != "application/json":
             await _reject(send, Rejection(415, "send application/json to this endpoint"))
             return
+        if path == DOCS_PATH and scope["method"] == "GET":
+            await _patched_docs(self.app, scope, receive, send)
+            return
         if path != ALIGN_PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        if self.inflight >= self.max_inflight:
-            await _reject(send, Rejection(503, f"server busy: {self.inflight} alignments in progress, retry later",
-                                          self.retry_after_s))
+        rejection = self._busy() or self._check_headers(scope)  # busy: refused before a byte is read
+        body = None
+        if rejection is None:
+            self.receiving += 1
+            try:
+                body, rejection = await self._read_body(receive, _boundary(scope))
+            finally:
+                self.receiving -= 1
+        rejection = rejection or self._busy()  # re-checked: others may have completed their bodies meanwhile
+        if rejection is not None:
+            await _reject(send, rejection)
             return
         self.inflight += 1
         try:
-            rejection = self._check_headers(scope)
-            body = None
-            if rejection is None:
-                body, rejection = await self._read_body(receive)
-            if rejection is not None:
-                await _reject(send, rejection)
-                return
             await self.app(scope, _replay(body or b"", receive), send)
         finally:
             self.inflight -= 1
+
+    def _busy(self) -> Rejection | None:
+        if self.inflight < self.max_inflight:
+            return None
+        return Rejection(503, f"server busy: {self.inflight} alignments in progress, retry later", self.retry_after_s)
 
     def _check_headers(self, scope: Scope) -> Rejection | None:
         media_type, parameters = _media_type(scope)
@@ -80,7 +105,7 @@ class AlignGuard:
             shown = media_type or "none"
             return Rejection(415, f"unsupported request content type {shown!r}: send multipart/form-data "
                                   "with an 'audio' file and a 'lyrics' field")
-        if "boundary=" not in parameters:
+        if "boundary=" not in parameters.lower():
             return Rejection(400, "multipart/form-data content type without a boundary")
         declared = _headers(scope).get("content-length")
         if declared is not None:
@@ -92,11 +117,17 @@ class AlignGuard:
                 return self._too_large(length)
         return None
 
-    async def _read_body(self, receive: Receive) -> tuple[bytes | None, Rejection | None]:
+    async def _read_body(self, receive: Receive, boundary: bytes) -> tuple[bytes | None, Rejection | None]:
+        """The whole body, or why not: 400 disconnected/truncated, 408 stalled/too slow, 413 too large."""
         chunks: list[bytes] = []
         size = 0
+        started = time.monotonic()
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), timeout=self.body_timeout_s)
+            except asyncio.TimeoutError:
+                return None, Rejection(408, f"request body stalled: no data for {self.body_timeout_s:g} s "
+                                            f"after {size} bytes", close=True)
             if message["type"] == "http.disconnect":
                 return None, Rejection(400, "client disconnected before the request body was complete")
             chunk = message.get("body", b"")
@@ -105,7 +136,14 @@ class AlignGuard:
                 return None, self._too_large(size, at_least=True)
             chunks.append(chunk)
             if not message.get("more_body", False):
-                return b"".join(chunks), None
+                body = b"".join(chunks)
+                if boundary and b"--" + boundary + b"--" not in body:
+                    return None, Rejection(400, "truncated multipart body: the closing boundary is missing")
+                return body, None
+            elapsed = time.monotonic() - started
+            if self.min_body_rate and elapsed > self.body_timeout_s and size < self.min_body_rate * elapsed:
+                return None, Rejection(408, f"request body too slow: {size} bytes in {elapsed:.0f} s, under "
+                                            f"{self.min_body_rate} bytes/s", close=True)
 
     def _too_large(self, size: int, at_least: bool = False) -> Rejection:
         limit_mb = self.max_upload_bytes / (1024 * 1024)
@@ -122,6 +160,15 @@ def _media_type(scope: Scope) -> tuple[str, str]:
     """``("multipart/form-data", "boundary=...")`` from the Content-Type header (lower-cased type)."""
     media_type, _, parameters = _headers(scope).get("content-type", "").partition(";")
     return media_type.strip().lower(), parameters
+
+
+def _boundary(scope: Scope) -> bytes:
+    """The multipart boundary of the Content-Type header (quotes removed), as bytes; b"" if none."""
+    for parameter in _media_type(scope)[1].split(";"):
+        name, _, value = parameter.strip().partition("=")
+        if name.strip().lower() == "boundary":
+            return value.strip().strip('"').encode("latin-1")
+    return b""
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -144,5 +191,31 @@ async def _reject(send: Send, rejection: Rejection) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if rejection.retry_after is not None:
         headers.append((b"retry-after", str(rejection.retry_after).encode()))
+    if rejection.close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": rejection.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _patched_docs(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve the app's OpenAPI JSON through :func:`service.openapi.patch_spec`."""
+    from .openapi import patch_spec
+
+    start: Message = {}
+    chunks: list[bytes] = []
+
+    async def capture(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, capture)
+    body = b"".join(chunks)
+    if start.get("status") == 200:
+        body = json.dumps(patch_spec(json.loads(body))).encode("utf-8")
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": start.get("status", 500), "headers": headers})
     await send({"type": "http.response.body", "body": body})

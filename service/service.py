@@ -2,7 +2,10 @@
 
 Run it with ``scripts/serve.sh`` (registers the default model if the store has none), or::
 
-    bentoml serve service.service:LyricAlign --host 127.0.0.1 --port 3000
+    bentoml serve service.service:LyricAlign --port 3000
+
+It binds 127.0.0.1 unless asked otherwise (``--host``, ``BENTOML_HOST`` or ``LYRICALIGN_HOST``; the
+container image sets ``LYRICALIGN_HOST=0.0.0.0``, as a container must).
 
 This module only moves bytes: validation, decoding and alignment are :mod:`service.pipeline`
 (shared with the gRPC gateway); limits come from :class:`service.config.ServiceConfig`.
@@ -13,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from pathlib import Path
+import shutil
+from pathlib import Path, PurePosixPath
 from typing import Any, Optional
 
 import bentoml
 import numpy as np
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic.json_schema import SkipJsonSchema
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
@@ -31,6 +35,7 @@ from lyricalign.audio import duration_of
 from lyricalign.engines import DEFAULT_METHOD
 from lyricalign.language import AUTO
 from lyricalign.language import preload as preload_language_detection
+from lyricalign.fsutil import adopt_private_tempdir
 from lyricalign.schema import AlignmentResult
 
 from .acoustic_path import HMMPath
@@ -54,6 +59,8 @@ CONFIG = ServiceConfig.from_env()
 MODEL_FILE = "model.onnx"  # name of the ONNX file inside the BentoML model directory
 FORM_FIELDS = ("audio", "lyrics", "language", "method", "format", "adaptation", "keep_markers")
 MAX_FORM_PARTS = 16  # parts parsed before the form is refused (unknown fields are ignored)
+WORKER_TMP_PREFIX = "lyricalign-worker-"
+UPLOAD_NAME = PurePosixPath("upload")  # stands for the audio part: the client's filename is never a path
 
 AUDIO_SECONDS = bentoml.metrics.Counter(
     name="lyricalign_audio_seconds_aligned",
@@ -87,38 +94,51 @@ class AlignInput(bentoml.IODescriptor):
                                                     "empty: the default (1)")
     keep_markers: bool = Field(default=False, description="align section markers and stage directions "
                                                           "([Chorus], (x2)) as lyrics and show them in the display formats")
-    # Set by from_http_request when the form is refused before validation (never by clients).
+    # Set by from_http_request (never by clients): why the form is refused, and the audio part's bytes.
     rejection: SkipJsonSchema[Optional[str]] = None
+    payload: SkipJsonSchema[Optional[bytes]] = None
 
     @classmethod
     async def from_http_request(cls, request: Request, serde: Any) -> "AlignInput":
-        """Parse the form ourselves: BentoML's parser would fetch a URL given as ``audio`` text."""
+        """Parse the form ourselves: BentoML's parser would fetch a URL given as ``audio`` text, write the
+        upload to a temp file named after the client's filename (``/`` or a long name: 500), and answer a
+        missing field with pydantic's raw output and a logged traceback."""
         try:
             form = await request.form(max_files=MAX_FORM_PARTS, max_fields=MAX_FORM_PARTS)
         except HTTPException as e:  # starlette's verdict on a malformed or oversized form
-            return cls.model_construct(audio=Path(), lyrics="", rejection=f"malformed multipart body: {e.detail}")
+            return cls._refused(f"malformed multipart body: {e.detail}")
         except (KeyError, ValueError) as e:
-            return cls.model_construct(audio=Path(), lyrics="", rejection=f"malformed multipart body ({e!r})")
+            return cls._refused(f"malformed multipart body ({e!r})")
+        repeated = sorted({k for k, _ in form.multi_items() if k in FORM_FIELDS and len(form.getlist(k)) > 1})
+        if repeated:
+            return cls._refused(f"field {repeated[0]!r} given more than once")
         audio = form.get("audio")
         if not isinstance(audio, UploadFile):
-            return cls.model_construct(audio=Path(), lyrics="", rejection="audio must be uploaded as a file part")
+            return cls._refused("missing file part 'audio'" if audio is None else
+                                "audio must be uploaded as a file part")
         try:
             check_media_type(audio.content_type)
         except RequestError as e:
-            return cls.model_construct(audio=Path(), lyrics="", rejection=f"415:{e.message}")
+            return cls._refused(f"415:{e.message}")
         fields = {k: _form_text(v) for k in FORM_FIELDS[1:] if isinstance(v := form.get(k), str)}
         lyrics_part = form.get("lyrics")
         if isinstance(lyrics_part, UploadFile):  # curl -F lyrics=@song.txt
             try:
                 fields["lyrics"] = (await lyrics_part.read()).decode("utf-8-sig")
             except UnicodeDecodeError as e:
-                return cls.model_construct(audio=Path(), lyrics="", rejection=(
-                    f"lyrics must be UTF-8 text (invalid byte at offset {e.start} of the lyrics file part)"))
+                return cls._refused(f"lyrics must be UTF-8 text (invalid byte at offset {e.start} of the lyrics file part)")
         if "lyrics" not in fields:
-            return cls.model_construct(audio=Path(), lyrics="", rejection=(
-                "lyrics are missing: send them as a text field (-F lyrics=\"$(cat song.txt)\") "
-                "or a file part (-F lyrics=@song.txt)"))
-        return cls.model_validate({"audio": audio, **fields})
+            return cls._refused("missing field 'lyrics': send the lyrics as a text field (-F lyrics=\"$(cat song.txt)\") "
+                                "or a file part (-F lyrics=@song.txt)")
+        try:
+            return cls.model_validate({"audio": UPLOAD_NAME, "payload": await audio.read(), **fields})
+        except ValidationError as e:
+            first = e.errors()[0]
+            return cls._refused(f"field {'.'.join(map(str, first['loc']))!r}: {first['msg']}")
+
+    @classmethod
+    def _refused(cls, rejection: str) -> "AlignInput":
+        return cls.model_construct(audio=UPLOAD_NAME, lyrics="", rejection=rejection)
 
 
 def _form_text(raw: str) -> str:
@@ -135,6 +155,7 @@ def _form_text(raw: str) -> str:
 
 @bentoml.service(
     name="lyricalign",
+    http={"host": CONFIG.host},
     workers=1,
     traffic={"timeout": 900},
     metrics={"enabled": True},
@@ -151,6 +172,9 @@ class LyricAlign:
     model_ref = bentoml.models.BentoModel(CONFIG.acoustic_tag)
 
     def __init__(self) -> None:
+        # Everything this worker and its engine processes put in the temp dir (BentoML's request and
+        # client folders, the engines' folders) lives in one folder of its own, swept after a kill -9.
+        self.tmp = adopt_private_tempdir(WORKER_TMP_PREFIX)
         self.config = CONFIG
         self.model_tag = str(self.model_ref.tag)
         batch = self._batch_scores if CONFIG.batching else None
@@ -174,6 +198,7 @@ class LyricAlign:
     def stop_workers(self) -> None:
         self.pool.shutdown()
         self.hmm.shutdown()
+        shutil.rmtree(self.tmp, ignore_errors=True)  # atexit does not run: the worker ends on a signal
 
     @bentoml.api(route="/align", input_spec=AlignInput)
     async def align(
@@ -186,15 +211,18 @@ class LyricAlign:
         adaptation: str = "",
         keep_markers: bool = False,
         rejection: Optional[str] = None,
+        payload: Optional[bytes] = None,
     ) -> dict:
         """Align ``lyrics`` to the uploaded ``audio``; returns the result in ``format`` (JSON by default)."""
-        form = {"audio": audio, "lyrics": lyrics, "language": language, "method": method, "format": format,
-                "adaptation": adaptation, "keep_markers": keep_markers, "rejection": rejection}
+        form = {"payload": payload or b"", "lyrics": lyrics, "language": language, "method": method,
+                "format": format, "adaptation": adaptation, "keep_markers": keep_markers, "rejection": rejection}
         try:
             result, fmt = await self._align(form)
             rendered = render(result, fmt)
         except RequestError as e:
             REJECTED.labels(status=str(e.status)).inc()
+            log = logger.warning if e.status >= 500 else logger.info  # a client's error: one line, no traceback
+            log("refused /align with %d: %s", e.status, e.message)
             headers = {"Retry-After": str(e.retry_after)} if e.retry_after is not None else None
             return JSONResponse({"error": e.message}, status_code=e.status, headers=headers)  # type: ignore[return-value]
         self._observe(result)
@@ -212,14 +240,16 @@ class LyricAlign:
                 raise RequestError(400, "this server has no CTC model (set LYRICALIGN_MODEL_TAG to a trained one); "
                                         "use method hmm")
             self.ctc.require_trained(self.config.allow_untrained)
-        # Bytes, not the temp path: error messages then name "audio", not a server path.
-        audio = await asyncio.to_thread(decode_audio, form["audio"].read_bytes(), self.config)
-        if params.method == "ctc":
+            audio = await asyncio.to_thread(decode_audio, form["payload"], self.config)
             result = await self.ctc.align(audio, params.lyrics, self._run_windows)
         elif params.method == "hmm":
-            result = await self.hmm.align(audio, params.lyrics, params.adaptation)
+            with self.hmm.reserve():  # a full queue refuses before the audio is decoded
+                audio = await asyncio.to_thread(decode_audio, form["payload"], self.config)
+                result = await self.hmm.align(audio, params.lyrics, params.adaptation, reserved=True)
         else:
-            result = await self.pool.align(params.method, audio, params.lyrics)
+            with self.pool.reserve(params.method):
+                audio = await asyncio.to_thread(decode_audio, form["payload"], self.config)
+                result = await self.pool.align(params.method, audio, params.lyrics, reserved=True)
         for warning in result.warnings:
             logger.warning("%s", warning)
         return result, params.format
@@ -292,6 +322,8 @@ LyricAlign.add_asgi_middleware(
     max_upload_bytes=CONFIG.max_upload_bytes,
     max_inflight=CONFIG.max_inflight,
     retry_after_s=CONFIG.retry_after_s,
+    body_timeout_s=CONFIG.body_timeout_s,
+    min_body_rate=CONFIG.min_body_rate,
 )
 # PassiveMount at "/" only claims the paths its routes match, so this adds exactly GET /info.
 LyricAlign.mount_asgi_app(Starlette(routes=[Route("/info", _get_info, methods=["GET"])]), path="/")

@@ -1,14 +1,14 @@
 """Real servers for the service tests: ``bentoml serve`` and the gRPC gateway on 127.0.0.1.
 
 Each runs as its own process group in a temporary BENTOML_HOME holding the tiny (untrained) model,
-on a free port, and is stopped (SIGTERM, then SIGKILL) when the fixture ends, even on failure.
+on a free port, and is stopped (SIGTERM, then SIGKILL) when the fixture ends, even on failure. The
+launching itself is :mod:`lyricalign.devserver` (shared with loadtests/ and benchmarks/). Each server
+gets its own TMPDIR, so a test can see every temporary file it leaves.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,17 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping
 
-import httpx
 import pytest
+
+from lyricalign.devserver import bentoml_server, free_port, process_group
 
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT = 120.0
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["free_port"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +32,8 @@ class RunningService:
     url: str
     bentoml_home: Path
     log: Path
+    pid: int  # the ``bentoml serve`` process (its process group's leader)
+    tmp: Path  # the server's TMPDIR
 
 
 def register_tiny_model(bentoml_home: Path, work: Path) -> str:
@@ -62,57 +61,18 @@ def register_acoustic_checkpoint(bentoml_home: Path) -> str:
 
 
 @contextmanager
-def _process(cmd: list[str], env: Mapping[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    with open(log, "wb") as sink:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=dict(env), stdout=sink, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    try:
-        yield proc
-    finally:
-        _stop(proc)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
-def _wait_ready(proc: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"server not ready after {STARTUP_TIMEOUT} s:\n{log.read_text(errors='replace')[-3000:]}")
-
-
-@contextmanager
 def bentoml_service(work: Path, env_overrides: Mapping[str, str] | None = None) -> Iterator[RunningService]:
     """``bentoml serve service.service:LyricAlign`` on a free port with the acoustic checkpoint and the
     tiny (untrained) CTC model registered."""
     home = work / "bentoml"
     register_acoustic_checkpoint(home)
     tag = register_tiny_model(home, work)
-    port = free_port()
-    env = {**os.environ, "BENTOML_HOME": str(home), "LYRICALIGN_MODEL_TAG": tag, **(env_overrides or {})}
-    log = work / "bentoml-serve.log"
-    cmd = [sys.executable, "-m", "bentoml", "serve", "service.service:LyricAlign", "--host", "127.0.0.1",
-           "--port", str(port)]
-    url = f"http://127.0.0.1:{port}"
-    with _process(cmd, env, log) as proc:
-        _wait_ready(proc, url + "/readyz", log)
-        yield RunningService(url=url, bentoml_home=home, log=log)
+    tmp = work / "tmp"
+    tmp.mkdir(exist_ok=True)
+    env = {**os.environ, "BENTOML_HOME": str(home), "LYRICALIGN_MODEL_TAG": tag, "TMPDIR": str(tmp),
+           **(env_overrides or {})}
+    with bentoml_server(env, work / "bentoml-serve.log", cwd=REPO) as server:
+        yield RunningService(url=server.url, bentoml_home=home, log=server.log, pid=server.pid, tmp=tmp)
 
 
 @contextmanager
@@ -121,7 +81,7 @@ def grpc_gateway(http_url: str, work: Path) -> Iterator[str]:
     port = free_port()
     log = work / "grpc.log"
     cmd = [sys.executable, "-m", "service.grpc_server", "--port", str(port), "--http-url", http_url]
-    with _process(cmd, os.environ, log) as proc:
+    with process_group(cmd, os.environ, log, cwd=REPO) as proc:
         target = f"127.0.0.1:{port}"
         _wait_grpc(proc, target, log)
         yield target
@@ -157,6 +117,7 @@ TEST_LIMITS = {
     "LYRICALIGN_HMM_QUEUE": "1",
     "LYRICALIGN_RETRY_AFTER_S": "3",
     "LYRICALIGN_ALLOW_UNTRAINED": "1",  # these tests exercise the ctc path with the tiny untrained model
+    "LYRICALIGN_BODY_TIMEOUT_S": "3",
 }
 _SHARED: dict[str, object] = {}
 

@@ -71,3 +71,57 @@ def test_over_long_audio_is_rejected(tone_wav: Path, tmp_path: Path, ffmpeg: str
     opus = ffmpeg_convert(tone_wav, tmp_path / "tone.opus")  # the ffmpeg path stops decoding past the limit
     with pytest.raises(AudioError, match="over the limit of 1 s"):
         load_audio(opus, AudioLimits(max_duration=1.0))
+
+
+# --- decode bombs (issue 9.2) -----------------------------------------------------------------
+
+def _silent_flac(path: Path, seconds: int, *, streamed: bool = False) -> Path:
+    """Hours of 8 kHz silence in a few hundred kB; ``streamed``: written to a pipe, so the FLAC header
+    does not know the length (total samples 0) and only decoding can tell."""
+    import subprocess
+
+    cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono",
+           "-t", str(seconds), "-c:a", "flac"]
+    if streamed:
+        with open(path, "wb") as out:
+            subprocess.run([*cmd, "-f", "flac", "pipe:1"], stdout=out, check=True)
+    else:
+        subprocess.run([*cmd, str(path)], check=True)
+    return path
+
+
+def _peak_traced_mb(function) -> float:  # noqa: ANN001
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        function()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak / 2**20
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_decode_bomb_is_refused_with_bounded_memory(tmp_path: Path, ffmpeg: str, streamed: bool):
+    """An hour of silent FLAC (115 MB of float32 at 8 kHz, 230 MB at 16 kHz) against a 10 s limit:
+    refused by the header when it tells, else after decoding ~11 s; memory stays near the limit's."""
+    bomb = _silent_flac(tmp_path / "bomb.flac", 3600, streamed=streamed)
+    assert bomb.stat().st_size < 2_000_000
+    limits = AudioLimits(max_duration=10.0)
+
+    def load() -> None:
+        with pytest.raises(AudioError, match="over the limit of 10 s") as info:
+            load_audio(bomb, limits)
+        expected = "longer than 11 s" if streamed else "3600.0 s long"
+        assert expected in str(info.value)
+
+    assert _peak_traced_mb(load) < 20
+    assert _peak_traced_mb(lambda: pytest.raises(AudioError, load_audio, bomb.read_bytes(), limits)) < 20
+
+
+def test_long_audio_under_the_limit_still_decodes_whole(tmp_path: Path):
+    path = tmp_path / "long.flac"
+    sf.write(path, tone(25.0, 300.0, 22_050), 22_050)
+    audio = load_audio(path, AudioLimits(max_duration=30.0))
+    assert abs(audio.size / SAMPLE_RATE - 25.0) < 0.01

@@ -163,3 +163,109 @@ def test_max_duration_default_is_the_core_constant_shared_with_the_service():
     assert ServiceConfig().max_audio_seconds == DEFAULT_MAX_DURATION
     help_text = run_cli("align", "--help").stdout
     assert f"(default: {DEFAULT_MAX_DURATION:g})" in help_text.replace("\n", " ").replace("  ", " ")
+# --- -o and stdout as the user points them (issue 9.4, issue 10 file modes) --------------------
+
+def _align_uniform(song, *extra: str, **kwargs) -> subprocess.CompletedProcess:  # noqa: ANN001
+    audio, lyrics = song
+    return run_cli("align", str(audio), str(lyrics), "--method", "uniform", *extra, **kwargs)
+
+
+def _one_error_line(proc: subprocess.CompletedProcess, message: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lyricalign: error:") and message in lines[0], proc.stderr
+
+
+def test_output_fifo_is_written_through(song, tmp_path):
+    import threading
+
+    fifo = tmp_path / "out.lrc"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    proc = _align_uniform(song, "-o", str(fifo))
+    reader.join(timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert fifo.is_fifo() and received and b"[00:00.00]Hello world" in received[0]
+
+
+def test_output_symlink_keeps_the_link_and_replaces_its_target(song, tmp_path):
+    real = tmp_path / "real.lrc"
+    real.write_text("old\n")
+    link = tmp_path / "link.lrc"
+    link.symlink_to(real)
+    proc = _align_uniform(song, "-o", str(link))
+    assert proc.returncode == 0, proc.stderr
+    assert link.is_symlink() and "[00:00.00]Hello world" in real.read_text()
+
+
+def test_output_device_is_written_through_not_replaced(song, tmp_path):
+    """A private copy of /dev/full (never the real one: before the fix it was replaced by a file)."""
+    device = tmp_path / "full"
+    try:
+        os.mknod(device, 0o666 | __import__("stat").S_IFCHR, os.makedev(1, 7))
+    except PermissionError:
+        pytest.skip("creating a device node needs root")
+    proc = _align_uniform(song, "-o", str(device), "--format", "lrc")
+    _one_error_line(proc, "No space left on device")
+    assert device.is_char_device()
+
+
+def test_output_directory_is_refused_before_any_work(song, tmp_path):
+    """The output path is checked first: a missing audio file is not even looked at."""
+    _, lyrics = song
+    proc = run_cli("align", str(tmp_path / "missing.wav"), str(lyrics), "--method", "uniform", "-o", str(tmp_path))
+    _one_error_line(proc, "is a directory")
+
+
+def test_full_stdout_is_one_clean_error(song, tmp_path):
+    audio, lyrics = song
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "lyricalign.cli", "align", str(audio), str(lyrics),
+                               "--method", "uniform"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    _one_error_line(proc, "cannot write the result to stdout: No space left on device")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_output_file_gets_the_umask_mode(song, tmp_path, umask: int):
+    """Issue 10: mkstemp's 0600 hid the .lrc from a media server running as another user."""
+    out = tmp_path / f"new-{umask:o}.lrc"
+    audio, lyrics = song
+    code = (f"import os, sys; os.umask({umask}); from lyricalign.cli import main; "
+            f"sys.exit(main(['align', {str(audio)!r}, {str(lyrics)!r}, '--method', 'uniform', '-o', {str(out)!r}]))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (out.stat().st_mode & 0o777) == (0o666 & ~umask)
+
+
+def test_replaced_output_keeps_its_mode(song, tmp_path):
+    out = tmp_path / "kept.lrc"
+    out.write_text("old\n")
+    out.chmod(0o640)
+    assert _align_uniform(song, "-o", str(out)).returncode == 0
+    assert (out.stat().st_mode & 0o777) == 0o640 and "[00:00.00]Hello world" in out.read_text()
+
+
+@pytest.mark.slow
+def test_sigterm_leaves_no_temporary_folder(song, tmp_path):
+    """Issue 9.5: SIGTERM of the CLI left the pocketsphinx engine's temporary folders (no ``finally`` ran)."""
+    import signal
+    import time
+
+    audio = tmp_path / "long.wav"
+    sf.write(audio, tone(120.0, 330.0), 16_000)
+    _, lyrics = song
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "lyricalign.cli", "align", str(audio), str(lyrics),
+                             "--method", "sphinx"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(private_tmp)})
+    deadline = time.monotonic() + 120
+    while not list(private_tmp.glob("lyricalign-sphinx-*")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert list(private_tmp.glob("lyricalign-sphinx-*")), "the sphinx engine made no temporary folder"
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and stderr.strip().splitlines()[-1] == "lyricalign: terminated", stderr
+    assert list(private_tmp.iterdir()) == []

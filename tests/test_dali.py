@@ -170,3 +170,24 @@ def test_filters(tmp_path, annotations_cls):
     metadata = load_metadata(write_metadata(tmp_path / "meta.json", songs))
     accepted = [m.id for m in metadata if DaliFilter(languages=frozenset({"fr"}), working_only=True).accepts(m)]
     assert accepted == [] and {m.language for m in metadata} == {"en", "de", "fr", "japanese"}
+
+
+def _huge_declared_string(path: Path, opcode: bytes, length: int) -> Path:
+    """A gzip pickle whose one string claims ``length`` bytes and holds 4 (protocol 4 opcodes)."""
+    import gzip
+    import struct
+
+    with gzip.open(path, "wb") as handle:
+        handle.write(b"\x80\x04" + opcode + struct.pack("<Q", length) + b"abcd.")
+    return path
+
+
+@pytest.mark.parametrize("opcode", [b"\x8e", b"\x8d"])  # BINBYTES8, BINUNICODE8
+@pytest.mark.parametrize("length", [2**60, 2**33])
+def test_pickle_declaring_a_huge_string_is_skipped(tmp_path, annotations_cls, opcode, length):
+    """Issue 9.6: a file declaring a 2^60-byte string raised an uncaught MemoryError and aborted ``prepare``."""
+    write_gzip(tmp_path, "good", make_song(annotations_cls, "good", LINES))
+    _huge_declared_string(tmp_path / "bomb.gz", opcode, length)
+    report = ReadReport()
+    assert [s.info.id for s in iter_songs(tmp_path, report=report)] == ["good"]
+    assert list(report.failed) == ["bomb.gz"]

@@ -162,3 +162,14 @@ def test_cli_exit_status_3_when_some_songs_failed(tmp_path, server, capsys):
     assert capsys.readouterr().out.splitlines()[0] == "downloaded 1, skipped 0 (already complete), failed 1"
     (tmp_path / "items.txt").write_text("song0\n")
     assert main(argv) == 0
+
+
+def test_corrupt_downloaded_file_is_not_retried(tmp_path, server):
+    """Issue 9.10: a file that downloads whole but does not decode failed as if transient (retried)."""
+    (tmp_path / "www" / "corrupt.wav").write_bytes(b"RIFF" + os.urandom(20_000))
+    options = DownloadOptions(out_dir=tmp_path / "out", url_template=f"http://127.0.0.1:{server.port}/{{id}}.wav",
+                              retries=3, backoff=0.05)
+    summary = download_all([DownloadItem("corrupt", "corrupt")], options)
+    assert summary.failed == 1
+    (error,) = map(json.loads, summary.errors.read_text().splitlines())
+    assert error["error"] == "AudioError" and error["attempts"] == 1, error

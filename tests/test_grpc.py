@@ -66,6 +66,7 @@ def test_align_renders_requested_format(gateway: str, song) -> None:  # noqa: AN
         (None, "  ", "uniform", grpc.StatusCode.INVALID_ARGUMENT, "lyrics are empty"),
         (None, "hello", "magic", grpc.StatusCode.INVALID_ARGUMENT, "unknown method"),
         (b"\0" * (3 * 1024 * 1024), "hello", "uniform", grpc.StatusCode.RESOURCE_EXHAUSTED, "over the limit"),
+        (None, "hello\x00world", "uniform", grpc.StatusCode.INVALID_ARGUMENT, "NUL byte"),
     ],
 )
 def test_errors_map_to_grpc_codes(gateway: str, song, audio, lyrics, method, code, message) -> None:  # noqa: ANN001
@@ -74,4 +75,21 @@ def test_errors_map_to_grpc_codes(gateway: str, song, audio, lyrics, method, cod
         with pytest.raises(grpc.RpcError) as info:
             client.align(audio if audio is not None else path.read_bytes(), lyrics, method=method)
         assert info.value.code() == code and message in info.value.details()
-        assert client.info()["model"]["trained"] is False  # still answering
+        assert client.info()["ctc_model"]["trained"] is False  # still answering
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"format": "pdf"}, "unknown format 'pdf'"),
+    ({"method": "magic"}, "unknown method 'magic'"),
+    ({"language": "klingon"}, "unsupported language"),
+    ({"media_type": "text/plain"}, "unsupported audio media type"),
+])
+def test_every_parameter_is_validated_before_any_work(gateway: str, fields, message: str) -> None:  # noqa: ANN001
+    """Issue 9.8: ``format`` was checked only after aligning (17 s of work before INVALID_ARGUMENT). The
+    audio here is undecodable, so an answer about it would mean the audio was sent and decoded first."""
+    request = pb.AlignRequest(audio=b"not audio at all" * 100, lyrics="hello world",
+                              **{"method": "uniform", **fields})
+    with grpc.insecure_channel(gateway) as channel:
+        with pytest.raises(grpc.RpcError) as info:
+            pb_grpc.AlignerStub(channel).Align(request, timeout=60)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and message in info.value.details()

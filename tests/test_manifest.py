@@ -113,3 +113,27 @@ def test_lists_that_are_not_utf8_are_user_errors(tmp_path):
             reader(path)
     path.write_text("Artist,Title\nBjork,Joga\n")
     assert read_song_list(path) == {("bjork", "joga")}
+
+
+@pytest.mark.parametrize("bad_id", ["../secret_outside", "/etc/passwd", "a/b", ".hidden"])
+def test_prepare_refuses_song_ids_that_are_paths(tmp_path, bad_id):
+    """Issue 9.7: the id ``../secret_outside`` made the manifest point outside ``--audio-dir``."""
+    from data_pipeline.manifest import prepare
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    outside = tmp_path / "secret_outside.flac"
+    _silence(outside, 20.0)
+    _silence(audio / "good.flac", 20.0)
+    (tmp_path / "dali").mkdir()
+    with dali_package(tmp_path) as cls:
+        songs = [read_song(write_gzip(tmp_path / "dali", sid, make_song(cls, sid, LINES)))
+                 for sid in ("good", "evil")]
+    evil = songs[1]
+    songs[1] = type(evil)(**{**evil.__dict__, "info": type(evil.info)(**{**evil.info.__dict__, "id": bad_id})})
+    result = prepare(songs, audio, tmp_path / "out")
+    records = [json.loads(x) for split in ("train", "val", "test")
+               for x in (tmp_path / "out" / f"{split}.jsonl").read_text().splitlines()]
+    assert {r["song_id"] for r in records} == {"good"}
+    assert all(Path(r["audio"]).parent == audio.resolve() for r in records)
+    assert result.summary.skipped == {"unsafe_id": 1}

@@ -101,8 +101,8 @@ def test_guard_rejects_media_type_and_size_and_replays_body() -> None:
         transport = httpx.ASGITransport(app=guard)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             form = {"content-type": "multipart/form-data; boundary=x"}
-            ok = await client.post("/align", content=b"0123456789", headers=form)
-            assert (ok.status_code, ok.content) == (200, b"0123456789")
+            ok = await client.post("/align", content=b"0123456789--x--", headers=form)
+            assert (ok.status_code, ok.content) == (200, b"0123456789--x--")
             wrong = await client.post("/align", json={"audio": "/etc/passwd"})
             assert wrong.status_code == 415 and "multipart/form-data" in wrong.json()["error"]
             big = await client.post("/align", content=b"x" * 101, headers=form)
@@ -127,10 +127,10 @@ def test_guard_sheds_load_with_retry_after() -> None:
         transport = httpx.ASGITransport(app=guard)
         form = {"content-type": "multipart/form-data; boundary=x"}
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            first = asyncio.create_task(client.post("/align", content=b"a", headers=form))
+            first = asyncio.create_task(client.post("/align", content=b"a--x--", headers=form))
             while guard.inflight == 0:
                 await asyncio.sleep(0.01)
-            busy = await client.post("/align", content=b"b", headers=form)
+            busy = await client.post("/align", content=b"b--x--", headers=form)
             assert busy.status_code == 503 and busy.headers["retry-after"] == "7"
             app.gate.set()
             assert (await first).status_code == 200
@@ -206,7 +206,7 @@ def _long_wav(seconds: float) -> bytes:
         ("undecodable", 422, "not a decodable audio file"),
         ("silent", 422, "audio is silent"),
         ("empty_lyrics", 422, "lyrics are empty"),
-        ("missing_lyrics", 400, "lyrics are missing"),
+        ("missing_lyrics", 400, "missing field 'lyrics'"),
         ("long_lyrics", 413, "over the limit of 2000"),
         ("unknown_method", 400, "unknown method 'magic'"),
         ("unknown_language", 400, "unsupported language"),
@@ -261,7 +261,7 @@ def test_overload_gets_503_with_retry_after_then_recovers(live_service, song) ->
 def test_info_and_metrics(live_service, song) -> None:  # noqa: ANN001
     synthetic, path = song
     info = httpx.get(live_service.url + "/info").json()
-    assert info["model_tag"].startswith("lyricalign-ctc:") and info["model"]["trained"] is False
+    assert info["model_tag"].startswith("lyricalign-acoustic:") and info["model"]["trained"] is True and info["ctc_model"]["trained"] is False
     assert info["default_method"] == "hmm" and "ctc" in info["methods"] and "es" in info["languages"]
     assert info["limits"]["max_audio_seconds"] == 30
     assert _post(live_service.url, path.read_bytes(), synthetic.lyrics_text, method="ctc").status_code == 200
@@ -276,15 +276,14 @@ def test_load_test_runner_smoke(live_service, tmp_path) -> None:  # noqa: ANN001
     import os
     import subprocess
 
-    env = {**os.environ, "BENTOML_HOME": str(live_service.bentoml_home),  # the tiny model is registered there
-           "LYRICALIGN_ALLOW_UNTRAINED": "1"}  # which the ctc scenario may use only when allowed
+    env = {**os.environ, "BENTOML_HOME": str(live_service.bentoml_home)}  # the acoustic checkpoint is there
     proc = subprocess.run(
-        [sys.executable, "-m", "loadtests.run", "--scenario", "ctc", "--users", "1", "--spawn-rate", "1",
+        [sys.executable, "-m", "loadtests.run", "--scenario", "hmm", "--users", "1", "--spawn-rate", "1",
          "--duration", "6s", "--csv-dir", str(tmp_path)],
         cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    with open(tmp_path / "ctc_stats.csv", newline="") as f:
+    with open(tmp_path / "hmm_stats.csv", newline="") as f:
         total = next(row for row in csv.DictReader(f) if row["Name"] == "Aggregated")
     assert int(total["Request Count"]) > 0 and int(total["Failure Count"]) == 0
     assert "throughput=" in proc.stdout and "p95=" in proc.stdout

@@ -78,7 +78,7 @@ def test_http_accepts_lyrics_as_a_file_part_and_keep_markers(server: RunningServ
 
 
 def test_ctc_with_the_untrained_model_is_refused(server: RunningService, gateway: str, song: Path) -> None:
-    assert httpx.get(server.url + "/info").json()["model"]["trained"] is False
+    assert httpx.get(server.url + "/info").json()["ctc_model"]["trained"] is False
     response = httpx.post(server.url + "/align", data={"lyrics": LYRICS, "method": "ctc"},
                           files={"audio": ("song.wav", song.read_bytes(), "audio/wav")}, timeout=60)
     assert response.status_code == 409 and "untrained" in response.json()["error"]

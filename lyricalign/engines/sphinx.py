@@ -25,7 +25,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from ..audio import SAMPLE_RATE
 from ..errors import AlignmentError, EngineUnavailableError, ModelError
 from ..acoustic.sphinx_files import read_dictionary
 from ..align.pronounce import pronunciations
+from ..fsutil import owned_tempdir
 from ..phonetics import espeak_binary
 from ..text import Lyrics
 from ..timing import WordTiming
@@ -254,7 +254,7 @@ class SphinxEngine(Engine):
                 f"{len(tokens)} words need at least {min_frames / HMM_FRAMES_PER_SECOND:.1f} s"
             )
         o = self.options
-        with tempfile.TemporaryDirectory(prefix="lyricalign-sphinx-") as tmp:
+        with owned_tempdir("lyricalign-sphinx-") as tmp:
             run = _Run(pcm=pcm, pronunciations=pronunciations, line_of=[w.line for w in lyrics.words],
                        folder=Path(tmp), word_dict=Path(tmp) / "words.dict")
             _write_dictionary(run.word_dict, [(f"w{i}", pronunciations[i]) for i in tokens])
