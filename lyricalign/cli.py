@@ -82,9 +82,9 @@ def run_align(args: argparse.Namespace) -> int:
 
     from .fsutil import check_output_path
 
-    fmt = output_format(args.format, args.output)
     if args.output:
         check_output_path(args.output)  # before minutes of work, not after
+    fmt = output_format(args.format, args.output)
     if args.max_duration is not None and not args.max_duration > 0:
         raise LyricalignError(f"--max-duration must be a positive number of seconds, got {args.max_duration:g}")
     limits = AudioLimits(max_duration=args.max_duration or DEFAULT_MAX_DURATION)

@@ -105,10 +105,35 @@ class HMMPath:
         return self._engines[adaptation_iterations]
 
     def score_batch(self, encoded: list[str]) -> list[str]:
-        """The batching endpoint's work: encoded :class:`ScoreItem` s -> encoded ``(N, S)`` scores."""
-        items = [ScoreItem.decode(text) for text in encoded]
-        codebook = self.default_engine.checkpoint.definition.senone_codebook
-        return [encode_arrays(scores=s) for s in score_items(self.scorer, codebook, items)]
+        """The batching endpoint's work: encoded :class:`ScoreItem` s -> encoded ``(N, S)`` scores.
+
+        An item that is not a valid block (not encoded arrays, wrong shapes, senones out of range) yields
+        ``""`` instead of failing the batch it shares with other requests.
+        """
+        checkpoint = self.default_engine.checkpoint
+        items: list[ScoreItem | None] = []
+        for text in encoded:
+            try:
+                items.append(self._checked(ScoreItem.decode(text), checkpoint))
+            except (ValueError, TypeError):
+                items.append(None)
+        valid = [item for item in items if item is not None]
+        scores = iter(score_items(self.scorer, checkpoint.definition.senone_codebook, valid)) if valid else iter(())
+        return [encode_arrays(scores=next(scores)) if item is not None else "" for item in items]
+
+    @staticmethod
+    def _checked(item: ScoreItem, checkpoint) -> ScoreItem:
+        n_books, dim = checkpoint.n_codebooks, item.transform.scale.shape[1]
+        if item.features.ndim != 2 or item.features.shape[1] != dim or item.transform.scale.shape[0] != n_books:
+            raise ValueError("block shapes do not match the model")
+        senones, counts = item.selection.senones, item.selection.counts
+        if (counts.shape != (n_books,) or counts.sum() != len(senones) or len(senones) == 0
+                or senones.min() < 0 or senones.max() >= checkpoint.definition.n_senones):
+            raise ValueError("senone selection does not match the model")
+        books = checkpoint.definition.senone_codebook[senones]
+        if np.any(np.diff(books) < 0) or np.any(np.bincount(books, minlength=n_books) != counts):
+            raise ValueError("senones must be grouped by codebook as counted")
+        return item
 
     def _score(self, features: np.ndarray, selection: SenoneSelection, transform: MeanTransform) -> np.ndarray:
         """Called from a worker thread: through the batching endpoint on the event loop, or locally."""
@@ -116,7 +141,10 @@ class HMMPath:
             return self.scorer(features, selection, transform)
         future = asyncio.run_coroutine_threadsafe(self._batch([ScoreItem(features, selection, transform).encode()]),
                                                   self._loop)
-        return decode_arrays(future.result()[0], ("scores",))["scores"]
+        encoded = future.result()[0]
+        if not encoded:
+            raise LyricalignError("the senone scorer refused a block of this song")
+        return decode_arrays(encoded, ("scores",))["scores"]
 
     @contextlib.contextmanager
     def reserve(self) -> Iterator[None]:

@@ -78,9 +78,10 @@ def patch_spec(spec: dict[str, Any]) -> dict[str, Any]:
     align = paths.get("/align", {}).get("post")
     if align is not None:
         _patch_align(align)
-    batch = paths.get("/infer_windows", {}).get("post")
-    if batch is not None:
-        batch["responses"]["415"] = _error_response("Not application/json")
+    for internal in ("/infer_windows", "/score_frames"):
+        batch = paths.get(internal, {}).get("post")
+        if batch is not None:
+            batch["responses"]["415"] = _error_response("Not application/json")
     paths["/info"] = {"get": {
         "tags": ["Service APIs"], "operationId": "lyricalign__info",
         "description": "Model tag and metadata, languages, methods, formats and limits.",

@@ -59,7 +59,8 @@ def test_ctc_path_caps_windows_per_call(tiny_model: Path) -> None:  # noqa: F811
 @pytest.fixture(scope="module")
 def batching_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
     """The service with the batchable path on and batches of 2 windows (so requests get split)."""
-    env = {**TEST_LIMITS, "LYRICALIGN_BATCHING": "1", "LYRICALIGN_BATCH_SIZE": "2"}
+    env = {**TEST_LIMITS, "LYRICALIGN_BATCHING": "1", "LYRICALIGN_BATCH_SIZE": "2", "LYRICALIGN_HMM_QUEUE": "4",
+           "LYRICALIGN_HMM_WORKERS": "2"}
     with bentoml_service(tmp_path_factory.mktemp("batching"), env) as service:
         yield service
 
