@@ -19,7 +19,7 @@ import torch
 from lyricalign.audio import SAMPLE_RATE, resample
 from lyricalign.errors import DatasetError
 from lyricalign.manifest import audio_path, read_records
-from lyricalign.model import normalize_waveform
+from lyricalign.acoustic.ctc_model import normalize_waveform
 from lyricalign.text import Vocabulary
 
 logger = logging.getLogger(__name__)
