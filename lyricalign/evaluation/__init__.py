@@ -4,7 +4,9 @@
   :class:`EvalItem` (audio, lyrics, true word times);
 - :mod:`.runner` -- :func:`evaluate`: one engine over the items, timed, with peak memory;
 - :mod:`.report` -- :class:`EvaluationReport` (per song, per language, corpus), table and JSON;
-- :mod:`.cli` -- ``lyricalign evaluate`` (:func:`register`, loaded by :mod:`lyricalign.cli`).
+- :mod:`.cli` -- ``lyricalign evaluate`` (:func:`register`, loaded by :mod:`lyricalign.cli`);
+- :mod:`.__main__` -- ``python -m lyricalign.evaluation ARGS`` = ``lyricalign -v evaluate ARGS``
+  (not re-exported: it imports :mod:`lyricalign.cli`, which loads this package).
 
 The names below are re-exported lazily (PEP 562): the CLI imports this package on every command
 to register ``evaluate``, and the report and runner pull in numpy and mir_eval, which ``lyricalign
@@ -36,7 +38,6 @@ _EXPORTS = {
     "evaluate": "runner",
     "register": "cli",
     "run_evaluate": "cli",
-    "main": "__main__",
 }
 
 __all__ = sorted(_EXPORTS)
