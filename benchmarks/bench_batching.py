@@ -41,8 +41,8 @@ import soundfile as sf
 REPO = Path(__file__).resolve().parents[1]
 from loadtests.run import write_song  # noqa: E402
 from lyricalign.audio import SAMPLE_RATE  # noqa: E402
+from lyricalign.acoustic.ctc_model import AcousticModel, RuntimeOptions  # noqa: E402
 from lyricalign.devserver import bentoml_server, ensure_model  # noqa: E402
-from lyricalign.model import AcousticModel, RuntimeOptions  # noqa: E402
 from service.codec import decode_array, encode_array  # noqa: E402
 
 logger = logging.getLogger("bench_batching")
@@ -233,7 +233,7 @@ def main() -> int:
 def _window_samples() -> int:
     """L of the default runtime options at 16 kHz, 320-sample frames (what the service sends)."""
     from lyricalign.audio import MODEL_FRAME_STRIDE
-    from lyricalign.model import window_geometry
+    from lyricalign.acoustic.ctc_windows import window_geometry
 
     return window_geometry(RuntimeOptions(), MODEL_FRAME_STRIDE).length
 

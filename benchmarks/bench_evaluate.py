@@ -1,6 +1,6 @@
 """Accuracy and speed of the classic engines and their variants on an annotated dataset.
 
-    python benchmarks/bench_evaluate.py /work/shared/data/jamendo-dev
+    python benchmarks/bench_evaluate.py                      # ../shared/data/jamendo-dev next to the repository
     python benchmarks/bench_evaluate.py DATASET --variants dtw:features=mfcc dtw:features=onset
 
 Each variant is ``method[:key=value,...]`` (engine keyword options; ints/bools parsed). Prints,
@@ -14,10 +14,12 @@ import argparse
 import logging
 import sys
 import time
+from pathlib import Path
 
 from lyricalign.engines import create_engine
 from lyricalign.evaluation import evaluate, format_table, load_dataset
 
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "jamendo-dev"
 DEFAULT_VARIANTS = (
     "uniform",
     "uniform:use_vad=false",
@@ -41,7 +43,7 @@ def parse_variant(text: str) -> tuple[str, dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset")
+    parser.add_argument("dataset", nargs="?", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS))
     parser.add_argument("--songs", nargs="+", default=None)
     parser.add_argument("--tables", action="store_true", help="also print each variant's per-song table")

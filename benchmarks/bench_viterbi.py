@@ -1,4 +1,4 @@
-"""Speed and peak memory of the CTC forced-alignment kernel (:func:`lyricalign.ctc.forced_align`).
+"""Speed and peak memory of the CTC forced-alignment kernel (:func:`lyricalign.align.ctc_viterbi.forced_align`).
 
 Random log-softmax emissions and random targets (C=32 classes, float32 like a model's output).
 Time is the median of ``--runs`` calls; peak memory is measured in a separate call under
@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from lyricalign.ctc import ctc_viterbi_reference, forced_align
+from lyricalign.align.ctc_viterbi import ctc_viterbi_reference, forced_align
 
 N_CLASSES = 32
 Kernel = Callable[[np.ndarray, np.ndarray], np.ndarray]

@@ -152,7 +152,7 @@ def _add_download(commands: argparse._SubParsersAction) -> None:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from lyricalign.cli import EXIT_OK, EXIT_PARTIAL
+    from lyricalign.exit_codes import EXIT_OK, EXIT_PARTIAL
 
     from .dali import load_metadata
     from .download import YOUTUBE_TEMPLATE, DownloadOptions, download_all, items_from_songs, read_items

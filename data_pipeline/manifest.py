@@ -1,6 +1,7 @@
 """Training manifests: one JSONL record per segment (a line, or consecutive lines up to a duration).
 
-Record (times in seconds from the start of the audio file)::
+The record, its JSON line and its reader are :mod:`lyricalign.manifest` (``SegmentRecord``,
+``WordRecord``, ``record_line``; times in seconds from the start of the audio file)::
 
     {"audio", "start", "end", "text", "language", "song_id", "artist", "split",
      "words": [{"text", "start", "end"}]}
@@ -21,12 +22,13 @@ import logging
 import re
 import unicodedata
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable, Mapping, Sequence
 
 from lyricalign.errors import DatasetError
 from lyricalign.fsutil import atomic_open, atomic_write_text
+from lyricalign.manifest import SegmentRecord, WordRecord, record_line
 from lyricalign.text import SUPPORTED_LANGUAGES, normalize_token
 
 from .dali import DaliSong, Segment
@@ -70,36 +72,6 @@ class SegmentOptions:
     def __post_init__(self) -> None:
         if self.max_duration <= 0 or self.max_gap < 0:
             raise ValueError("max_duration must be positive and max_gap >= 0")
-
-
-@dataclass(frozen=True)
-class WordRecord:
-    text: str
-    start: float
-    end: float
-
-
-@dataclass(frozen=True)
-class SegmentRecord:
-    audio: str
-    start: float
-    end: float
-    text: str
-    language: str
-    song_id: str
-    artist: str
-    split: str
-    words: tuple[WordRecord, ...]
-
-    def to_dict(self) -> dict:
-        record = asdict(self)
-        record["start"], record["end"] = round(self.start, 3), round(self.end, 3)
-        record["words"] = [{"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3)} for w in self.words]
-        return record
-
-    @property
-    def duration(self) -> float:
-        return self.end - self.start
 
 
 def normalize_name(name: str) -> str:
@@ -224,7 +196,7 @@ class ManifestWriter:
         return self._stack.__exit__(*exc)
 
     def write(self, record: SegmentRecord) -> None:
-        self._handles[record.split].write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+        self._handles[record.split].write(record_line(record))
 
 
 def write_summary(summary: Summary, out_dir: Path) -> Path:

@@ -19,12 +19,10 @@ from typing import Sequence
 
 from . import __version__
 from .errors import LyricalignError
+from .exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_TERMINATED, EXIT_USAGE  # noqa: F401
 
 logger = logging.getLogger("lyricalign")
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
-#: A batch command finished but some of its items failed (listed in its error log), e.g. ``data download``.
-EXIT_PARTIAL = 3
 #: Modules that add subcommands; a missing optional folder just drops its commands.
 PLUGIN_MODULES = ("lyricalign.evaluation", "data_pipeline.cli", "training.cli", "training.train")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import ModelError
 from .fsutil import atomic_open, atomic_write_text
-from .model import ModelMetadata, read_metadata, sidecar_path
+from .acoustic.ctc_metadata import ModelMetadata, read_metadata, sidecar_path
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def install_model(path: str | Path) -> Path:
     Raises:
         ModelError: not a loadable lyricalign model (the same checks as loading it for inference).
     """
-    from .model import AcousticModel
+    from .acoustic.ctc_model import AcousticModel
 
     source = Path(path)
     if not source.is_file():

@@ -33,7 +33,7 @@ def make_tiny_onnx_model(
     overrides fields of the tiny preset; ``sidecar`` also writes the metadata as ``<model>.json``.
     """
     from lyricalign.fsutil import atomic_write_text
-    from lyricalign.model import sidecar_path
+    from lyricalign.acoustic.ctc_metadata import sidecar_path
     from training.export import TINY_CONFIG, build_model, config_metadata, export_onnx
 
     model = build_model(config={**TINY_CONFIG, **(config or {})}, seed=0)

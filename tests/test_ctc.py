@@ -9,7 +9,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from lyricalign.ctc import (
+from lyricalign.align.ctc_viterbi import (
     TokenSpan,
     append_wildcard,
     ctc_viterbi_reference,

@@ -16,7 +16,8 @@ pytest.importorskip("transformers")
 
 from lyricalign.cli import main  # noqa: E402
 from lyricalign.errors import ModelError  # noqa: E402
-from lyricalign.model import AcousticModel, default_units, read_metadata  # noqa: E402
+from lyricalign.acoustic.ctc_metadata import default_units, read_metadata  # noqa: E402
+from lyricalign.acoustic.ctc_model import AcousticModel  # noqa: E402
 from training.export import (  # noqa: E402
     PARITY_TOLERANCE,
     TINY_CONFIG,

@@ -13,19 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lyricalign.acoustic.ctc_metadata import ModelMetadata, default_units, read_metadata, sidecar_path
+from lyricalign.acoustic.ctc_model import AcousticModel, normalize_waveform
+from lyricalign.acoustic.ctc_runtime import RuntimeOptions
+from lyricalign.acoustic.ctc_windows import plan_windows, window_geometry
 from lyricalign.audio import SAMPLE_RATE
 from lyricalign.errors import ModelError
-from lyricalign.model import (
-    AcousticModel,
-    ModelMetadata,
-    RuntimeOptions,
-    default_units,
-    normalize_waveform,
-    plan_windows,
-    read_metadata,
-    sidecar_path,
-    window_geometry,
-)
 from lyricalign.model_store import (
     NO_MODEL_MESSAGE,
     default_model_path,
@@ -250,3 +243,16 @@ def test_install_rejects_a_broken_model(store: Path, tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not a loadable ONNX model"):
         install_model(broken)
     assert not store.exists() or not any(store.iterdir())
+
+
+def test_the_old_module_re_exports_the_same_objects():
+    import lyricalign.acoustic.ctc_model
+    import lyricalign.model
+
+    functions_and_classes = [getattr(lyricalign.model, n) for n in lyricalign.model.__all__ if not n.isupper()]
+    assert len(functions_and_classes) == 14
+    assert {obj.__module__ for obj in functions_and_classes} == {
+        "lyricalign.acoustic.ctc_metadata", "lyricalign.acoustic.ctc_model",
+        "lyricalign.acoustic.ctc_runtime", "lyricalign.acoustic.ctc_windows",
+    }
+    assert lyricalign.model.AcousticModel is lyricalign.acoustic.ctc_model.AcousticModel

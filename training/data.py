@@ -2,12 +2,11 @@
 
 A manifest folder holds ``train.jsonl`` / ``val.jsonl`` / ``test.jsonl``; each record is one
 segment ``{"audio", "start", "end", "text", ...}`` whose ``text`` is already the spoken form
-(see ``data_pipeline.manifest``). Relative audio paths are relative to the manifest file.
+(record and reader: :mod:`lyricalign.manifest`). Relative audio paths are relative to the manifest file.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +18,15 @@ import torch
 
 from lyricalign.audio import SAMPLE_RATE, resample
 from lyricalign.errors import DatasetError
-from lyricalign.model import normalize_waveform
+from lyricalign.manifest import audio_path, read_records
+from lyricalign.acoustic.ctc_model import normalize_waveform
 from lyricalign.text import Vocabulary
 
 logger = logging.getLogger(__name__)
 
 IGNORE_LABEL = -100  # transformers' CTC loss ignores these label positions
+#: Manifest fields training needs beyond ``audio`` and ``text``.
+TRAINING_FIELDS = ("start", "end")
 
 
 @dataclass(frozen=True)
@@ -36,29 +38,10 @@ class Segment:
 
 
 def read_manifest(path: str | Path, max_seconds: float | None = None) -> list[Segment]:
-    """Segments of one JSONL manifest; longer than ``max_seconds`` are skipped (logged)."""
-    path = Path(path)
+    """Segments of one JSONL manifest (:mod:`lyricalign.manifest`); longer than ``max_seconds`` are skipped (logged)."""
     segments, too_long = [], 0
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise DatasetError(f"{path}: cannot read manifest ({e.strerror or e})") from e
-    except UnicodeDecodeError as e:
-        raise DatasetError(f"{path}: manifest must be UTF-8 JSON lines (invalid byte at offset {e.start})") from e
-    for line_no, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            audio = Path(record["audio"])
-            segment = Segment(
-                audio=audio if audio.is_absolute() else path.parent / audio,
-                start=float(record["start"]),
-                end=float(record["end"]),
-                text=str(record["text"]),
-            )
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise DatasetError(f"{path}:{line_no}: malformed manifest record ({e})") from e
+    for _, record in read_records(path, required=TRAINING_FIELDS):
+        segment = Segment(audio=audio_path(record, path), start=record.start, end=record.end, text=record.text)
         if max_seconds is not None and segment.end - segment.start > max_seconds:
             too_long += 1
             continue

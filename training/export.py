@@ -1,6 +1,6 @@
 """Build a wav2vec2 CTC model (pretrained or from a config) and export it to ONNX with a parity check.
 
-The exported file is self-describing: its :class:`~lyricalign.model.ModelMetadata` is embedded as
+The exported file is self-describing: its :class:`~lyricalign.acoustic.ctc_metadata.ModelMetadata` is embedded as
 JSON in the ONNX ``metadata_props`` (key ``"lyricalign"``), so inference needs only onnxruntime.
 Before the file is written, ONNX Runtime's output is compared with PyTorch's on random audio of two
 lengths at batch 2, and the frame count is checked against the declared ``frame_stride``; a failing
@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 import torch
 
+from lyricalign.acoustic.ctc_metadata import METADATA_KEY, ModelMetadata, default_units
+from lyricalign.acoustic.ctc_model import INPUT_NAME, OUTPUT_NAME
 from lyricalign.audio import SAMPLE_RATE
 from lyricalign.errors import ModelError
 from lyricalign.fsutil import atomic_write_bytes
-from lyricalign.model import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, ModelMetadata, default_units
 
 if TYPE_CHECKING:
     from transformers import Wav2Vec2ForCTC
@@ -105,7 +106,7 @@ def build_model(
     ``pretrained``: a checkpoint folder or hub name (``from_pretrained``; a folder never touches the
     network). Otherwise ``config``: ``"tiny"`` (:data:`TINY_CONFIG`), a config JSON path or a dict
     of ``Wav2Vec2Config`` fields, randomly initialised (``seed`` makes it reproducible) with one
-    output class per unit of ``units`` (default :func:`~lyricalign.model.default_units`).
+    output class per unit of ``units`` (default :func:`~lyricalign.acoustic.ctc_metadata.default_units`).
     """
     from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
 

@@ -1,7 +1,7 @@
 """Put an exported ONNX acoustic model into the BentoML model store, for the service to serve.
 
 The stored model directory holds ``model.onnx`` and its description ``model.json`` (the sidecar
-that :func:`lyricalign.model.read_metadata` reads first), so the service opens it with the plain
+that :func:`lyricalign.acoustic.ctc_metadata.read_metadata` reads first), so the service opens it with the plain
 core loader. Labels (``trained``, ``languages``...) make ``bentoml models list`` informative::
 
     python -m training.register models/tiny-0.onnx            # -> lyricalign-ctc:<version>
@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from lyricalign.errors import ModelError
-from lyricalign.model import read_metadata
+from lyricalign.acoustic.ctc_metadata import read_metadata
 
 logger = logging.getLogger(__name__)
 

@@ -70,7 +70,7 @@ def train(config: TrainConfig) -> TrainResult:
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from lyricalign.errors import DatasetError
-    from lyricalign.model import default_units
+    from lyricalign.acoustic.ctc_metadata import default_units
 
     from .data import SegmentDataset, collate, read_manifest
     from .export import build_model, config_metadata, export_onnx, pretrained_metadata

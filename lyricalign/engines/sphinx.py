@@ -15,7 +15,7 @@ pocketsphinx's default beams lose the path on music, and an unpruned decode keep
 bytes of history per (frame x dictionary entry), so a song whose word-level pass would exceed
 ``max_cost`` (about 1 GB) is aligned hierarchically: lines first, then each line's words on its
 span, every decode bounded by ``max_cost`` (``lines_first=True`` forces that plan). Variants and
-their numbers: docs/benchmarks.md ("The pocketsphinx engine's plans").
+their numbers: docs/benchmarks.md ("The pocketsphinx engine's plans (history)").
 
 Confidences come from a free phone loop (pocketsphinx ``allphone``) over each word's frames.
 """
