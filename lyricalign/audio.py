@@ -18,6 +18,7 @@ from typing import Union
 import numpy as np
 
 from .errors import AudioError
+from .progress import report_progress
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ FRAMES_PER_SECOND = SAMPLE_RATE // MODEL_FRAME_STRIDE  # 50
 SECONDS_PER_FRAME = MODEL_FRAME_STRIDE / SAMPLE_RATE  # 0.02
 DEFAULT_MAX_DURATION = 20 * 60.0  # seconds
 SILENCE_PEAK = 1e-4  # a decoded signal whose peak is below this is "silent only"
+DECODE_BLOCK_SECONDS = 30.0  # soundfile decodes this much between progress reports
 
 AudioSource = Union[str, os.PathLike, bytes]
 
@@ -110,11 +112,21 @@ def _looks_like_soundfile_format(header: bytes) -> bool:
 
 
 def _decode_soundfile(source: AudioSource) -> np.ndarray:
+    """Decode in blocks of :data:`DECODE_BLOCK_SECONDS`, reporting progress (stage ``decode``)
+    between blocks: an mp3 of a long song takes seconds."""
     import soundfile as sf
 
     handle = io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source)
-    data, rate = sf.read(handle, dtype="float32", always_2d=True)
-    return resample(data.mean(axis=1), rate, SAMPLE_RATE)
+    with sf.SoundFile(handle) as f:
+        rate, total = f.samplerate, f.frames
+        blocks = []
+        report_progress("decode", 0.0)
+        for block in f.blocks(blocksize=int(DECODE_BLOCK_SECONDS * rate), dtype="float32", always_2d=True):
+            blocks.append(block.mean(axis=1))
+            if total > 0:
+                report_progress("decode", sum(b.size for b in blocks) / total)
+    mono = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    return resample(mono, rate, SAMPLE_RATE)
 
 
 def _decode_ffmpeg(source: AudioSource, name: str, limits: AudioLimits) -> np.ndarray:

@@ -37,6 +37,7 @@ import numpy as np
 
 from .audio import MODEL_FRAME_STRIDE, SAMPLE_RATE
 from .errors import ModelError
+from .progress import report_progress
 from .text import SUPPORTED_LANGUAGES, Vocabulary
 
 logger = logging.getLogger(__name__)
@@ -378,7 +379,12 @@ class AcousticModel:
         """``(N,)`` audio -> ``(T, C)`` float32 log-probabilities, ``T = ceil(N / frame_stride)``."""
         plan = self.plan_windows(audio)
         batch = self.options.batch_size
-        parts = [self.infer_windows(plan.windows[i : i + batch]) for i in range(0, len(plan.windows), batch)]
+        n_windows = len(plan.windows)
+        parts = []
+        report_progress("acoustic model", 0.0)
+        for i in range(0, n_windows, batch):
+            parts.append(self.infer_windows(plan.windows[i : i + batch]))
+            report_progress("acoustic model", min(i + batch, n_windows) / n_windows)
         return self.stitch(plan, np.concatenate(parts, axis=0))
 
 
