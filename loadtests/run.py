@@ -1,5 +1,7 @@
 """Load test: start ``bentoml serve`` on 127.0.0.1 (free port), run Locust headless, print numbers, stop.
 
+(To load-test a server that is already running, run Locust yourself: see ``locustfile.py``.)
+
     python -m loadtests.run --scenario ctc --users 4 --spawn-rate 2 --duration 60s --csv-dir /tmp/load
 
 Uses the current BENTOML_HOME's ``lyricalign-ctc`` model; with none, a tiny untrained one is exported
@@ -23,17 +25,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import numpy as np
-import soundfile as sf
 
-from lyricalign.audio import SAMPLE_RATE
-from lyricalign.tts import synthesize_words
+from loadtests.load_songs import write_song  # re-exported: benchmarks/bench_batching.py uses it
 
 logger = logging.getLogger("loadtests")
 
 REPO = Path(__file__).resolve().parents[1]
-SCENARIOS = {"ctc": ["--tags", "ctc"], "hmm": ["--tags", "hmm"], "mixed": []}
-SONG_LINES = (["the", "night", "is", "young", "and", "so", "are", "we"], ["sing", "along", "until", "the", "morning"])
+#: Locust options per scenario (the locustfile's --methods); ctc here is the tiny untrained model
+#: (speed only), hence --allow-untrained.
+SCENARIOS = {
+    "ctc": ["--methods", "ctc", "--allow-untrained"],
+    "hmm": ["--methods", "hmm"],
+    "mixed": ["--methods", "ctc:3,hmm:1", "--allow-untrained"],
+}
 STARTUP_TIMEOUT = 120.0
 
 
@@ -45,20 +49,6 @@ class LoadResult:
     p50_ms: float
     p95_ms: float
     p99_ms: float
-
-
-def write_song(directory: Path, repeats: int = 2) -> tuple[Path, Path]:
-    """A short song (espeak-ng lines over a quiet chord), ~10 s; returns (wav, lyrics) paths."""
-    lines = [line for _ in range(repeats) for line in SONG_LINES]
-    pause = np.zeros(int(0.4 * SAMPLE_RATE), np.float32)
-    vocals = np.concatenate([pause] + [np.concatenate([synthesize_words(line, "en").audio, pause]) for line in lines])
-    t = np.arange(vocals.size) / SAMPLE_RATE
-    chord = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6)).astype(np.float32)
-    mix = 0.8 * vocals / max(float(np.abs(vocals).max()), 1e-9) + 0.05 * chord
-    wav, lyrics = directory / "song.wav", directory / "song.txt"
-    sf.write(wav, (0.9 * mix / np.abs(mix).max()).astype(np.float32), SAMPLE_RATE)
-    lyrics.write_text("\n".join(" ".join(line) for line in lines) + "\n", encoding="utf-8")
-    return wav, lyrics
 
 
 def ensure_model(env: dict[str, str], work: Path) -> None:
@@ -117,7 +107,8 @@ def run(scenario: str, users: int, spawn_rate: float, duration: str, csv_dir: Pa
     with tempfile.TemporaryDirectory(prefix="lyricalign-load-") as tmp:
         work = Path(tmp)
         ensure_model(env, work)
-        wav, lyrics = write_song(work)
+        (work / "songs").mkdir()
+        write_song(work / "songs")
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         server_log = open(csv_dir / "server.log", "wb")
@@ -128,11 +119,11 @@ def run(scenario: str, users: int, spawn_rate: float, duration: str, csv_dir: Pa
         try:
             wait_ready(server, url)
             prefix = csv_dir / scenario
-            locust_env = {**env, "LYRICALIGN_LOAD_AUDIO": str(wav), "LYRICALIGN_LOAD_LYRICS": str(lyrics)}
+            songs = work / "songs"
             cmd = [sys.executable, "-m", "locust", "-f", str(REPO / "loadtests" / "locustfile.py"), "--headless",
                    "--host", url, "-u", str(users), "-r", str(spawn_rate), "-t", duration, "--csv", str(prefix),
-                   "--only-summary", "--stop-timeout", "30", *SCENARIOS[scenario]]
-            locust = subprocess.Popen(cmd, cwd=REPO, env=locust_env, start_new_session=True)
+                   "--only-summary", "--stop-timeout", "30", "--songs", str(songs), *SCENARIOS[scenario]]
+            locust = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True)
             try:
                 locust.wait()
             finally:
