@@ -40,11 +40,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from .audio import AudioLimits
 from .errors import EngineUnavailableError, LyricalignError, ModelError
 from .formats import FORMAT_SUFFIXES, FORMATS, format_for_path
+
+if TYPE_CHECKING:
+    from .engines import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +279,7 @@ class _Aligner:
 
     def __init__(self, options: BatchOptions) -> None:
         self.options = options
-        self._engine = None
+        self._engine: "Engine | None" = None
 
     def __call__(self, job: BatchJob) -> JobOutcome:
         from .api import AlignOptions, align, create_engine_for

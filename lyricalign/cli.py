@@ -12,10 +12,13 @@ import importlib
 import logging
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from . import __version__
 from .errors import LyricalignError
+
+if TYPE_CHECKING:
+    from .api import AlignOptions
 
 logger = logging.getLogger("lyricalign")
 
@@ -110,8 +113,8 @@ def run_align(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run_batch(args: argparse.Namespace, options) -> int:
-    """``align --batch SOURCE -o OUT_DIR``: see :mod:`lyricalign.batch`."""
+def _run_batch(args: argparse.Namespace, options: "AlignOptions") -> int:
+    """``align --batch SOURCE -o OUT_DIR`` with the single-song ``options``: see :mod:`lyricalign.batch`."""
     from .batch import BatchOptions, discover_jobs, run_batch
 
     if args.audio is not None:
