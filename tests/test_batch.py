@@ -1,4 +1,4 @@
-"""``lyricalign align --batch``: real CLI processes over generated songs (espeak-ng vocals over music).
+"""``lyricalign align --batch``: real CLI processes over generated songs (espeak-ng vocals over music, made in a subprocess).
 
 One bad input among good ones: the rest are aligned, the bad one is in errors.jsonl, exit 3; a re-run
 redoes nothing that is done (mtimes), a fixed input is picked up, exit 0; bad usage exits 2 with one
@@ -23,7 +23,7 @@ from lyricalign.errors import LyricalignError
 from lyricalign.formats import parse_lrc, read_json
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _synth_utils import make_synthetic_song, write_song  # noqa: E402
+from _song_files import write_song_files  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LINES = [[["hello", "world", "sing"], ["along", "with", "me"]],
@@ -37,18 +37,13 @@ def lyricalign(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
                           cwd=REPO, timeout=300)
 
 
-def write_pair(folder: Path, name: str, lines: list[list[str]], seed: int, suffix: str = ".wav") -> None:
-    song = make_synthetic_song(lines, "en", seed=seed)
-    write_song(song, folder / f"{name}{suffix}")
-    (folder / f"{name}.txt").write_text(song.lyrics_text, encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
 def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three good songs (one mp3) and one whose audio is not audio."""
     folder = tmp_path_factory.mktemp("catalogue")
-    for k, lines in enumerate(LINES):
-        write_pair(folder, f"song{k}", lines, seed=k, suffix=".mp3" if k == 2 else ".wav")
+    write_song_files(folder, [(f"song{k}", lines, k, ".mp3" if k == 2 else ".wav") for k, lines in enumerate(LINES)])
     (folder / "broken.wav").write_bytes(b"RIFF but not really a wave file")
     (folder / "broken.txt").write_text("some words here\n", encoding="utf-8")
     (folder / "notes.txt").write_text("lyrics without audio are not songs\n", encoding="utf-8")
@@ -85,7 +80,8 @@ def test_batch_continues_past_a_bad_song_reports_it_and_resumes(catalogue: Path,
     assert mtimes(out) == before  # nothing finished was redone
 
     (out / "song1.lrc").write_text("[00:0", encoding="utf-8")  # not a valid LRC: aligned again
-    write_pair(songs, "broken", [["fixed", "at", "last"]], seed=7)
+    (songs / "broken.wav").unlink()
+    write_song_files(songs, [("broken", [["fixed", "at", "last"]], 7, ".wav")])
     third = lyricalign("align", "--batch", str(songs), "-o", str(out), "--format", "lrc", "--method", "uniform")
     assert third.returncode == 0, third.stderr
     assert "aligned 2, skipped 2 (already done), failed 0 of 4 songs" in third.stdout

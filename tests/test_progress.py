@@ -19,7 +19,7 @@ from lyricalign.progress import CountProgress, Stages, progress_callback, report
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _model_utils import tiny_model  # noqa: E402,F401  (session fixture)
-from _synth_utils import make_synthetic_song, write_song  # noqa: E402
+from _song_files import write_song_files  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,9 +91,8 @@ def test_count_progress_logs_rate_and_eta(caplog: pytest.LogCaptureFixture) -> N
 def test_a_non_interactive_run_prints_periodic_progress_lines(tmp_path: Path) -> None:
     """stderr is a pipe here (not a TTY): progress comes as log lines, at the default verbosity."""
     lines = [["the", "night", "is", "young", "and", "so", "are", "we"], ["sing", "along", "until", "the", "morning"]] * 3
-    song = make_synthetic_song(lines, "en", seed=3)
-    audio = write_song(song, tmp_path / "song.wav")
-    (tmp_path / "song.txt").write_text(song.lyrics_text, encoding="utf-8")
+    write_song_files(tmp_path, [("song", lines, 3, ".wav")])
+    audio = tmp_path / "song.wav"
     env = {**os.environ, "PYTHONPATH": str(REPO), "LYRICALIGN_PROGRESS_INTERVAL": "0.2"}
     proc = subprocess.run(
         [sys.executable, "-m", "lyricalign.cli", "align", str(audio), str(tmp_path / "song.txt"), "--method", "dtw",

@@ -320,11 +320,10 @@ def test_plain_locust_default_scenario_uses_a_generated_song_and_the_default_met
 
 @pytest.mark.slow
 def test_plain_locust_with_a_songs_folder_and_methods(live_service, tmp_path) -> None:  # noqa: ANN001
+    from _song_files import write_song_files
+
     songs = tmp_path / "songs"
-    for name, lines, seed in (("short", LINES, 1), ("longer", LINES * 4, 2)):
-        song = make_synthetic_song(lines, "en", seed=seed)
-        write_song(song, songs / f"{name}.wav")
-        (songs / f"{name}.txt").write_text(song.lyrics_text, encoding="utf-8")
+    write_song_files(songs, [("short", LINES, 1, ".wav"), ("longer", LINES * 4, 2, ".wav")])
     proc = _locust(live_service.url, tmp_path / "songs", "--songs", str(songs), "--methods", "hmm:2,uniform:1")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = _locust_rows(tmp_path / "songs")
