@@ -4,7 +4,10 @@ Three measurements, one subcommand each::
 
     python benchmarks/bench_batching.py serialise --windows 4
     python benchmarks/bench_batching.py raw --model base.onnx --batch-sizes 1 2 4 8 --threads 1 2 --streams 1 2
-    python benchmarks/bench_batching.py service --model base.onnx --concurrency 1 2 4 --batching on off
+    python benchmarks/bench_batching.py service --model base.onnx --concurrency 1 2 4 --batching on off --method ctc
+    python benchmarks/bench_batching.py service --method hmm --concurrency 1 2 4 \
+        --audio ../shared/data/jamendo-dev/mp3/Fantasma_-_Los_Rombos.mp3 \
+        --lyrics ../shared/data/jamendo-dev/lyrics/Fantasma_-_Los_Rombos.txt --language es
 
 * ``serialise``: one request's windows ``(W, L)`` as a JSON list of floats (BentoML's in-process
   path for a numpy argument) versus base64 ``.npy`` (what the service sends).
@@ -143,12 +146,13 @@ def register(model: Path, bentoml_home: Path) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def bench_service(url: str, wav: bytes, lyrics: str, concurrency: int, requests: int) -> ServiceResult:
-    """``concurrency`` closed-loop clients sending ``requests`` ctc requests in all."""
+def bench_service(url: str, wav: bytes, lyrics: str, concurrency: int, requests: int,
+                  method: str = "hmm", language: str = "en") -> ServiceResult:
+    """``concurrency`` closed-loop clients sending ``requests`` ``method`` requests in all."""
 
     def one(_: int) -> float | None:
         start = time.perf_counter()
-        r = httpx.post(url + "/align", data={"lyrics": lyrics, "method": "ctc"},
+        r = httpx.post(url + "/align", data={"lyrics": lyrics, "method": method, "language": language},
                        files={"audio": ("song.wav", wav, "audio/wav")}, timeout=900)
         if r.status_code != 200:
             logger.warning("HTTP %d: %s", r.status_code, r.text[:200])
@@ -166,11 +170,14 @@ def bench_service(url: str, wav: bytes, lyrics: str, concurrency: int, requests:
 def run_service(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        wav_path, lyrics_path = write_song(work, repeats=args.repeats)
+        if args.audio:
+            wav_path, lyrics_path = args.audio, args.lyrics
+        else:
+            wav_path, lyrics_path = write_song(work, repeats=args.repeats)
         wav, lyrics = wav_path.read_bytes(), lyrics_path.read_text()
         song_seconds = sf.info(str(wav_path)).duration
-        model = args.model.name if args.model else "tiny"
-        print(f"model {model}; song {song_seconds:.1f} s, {len(lyrics.split())} words; "
+        model = args.model.name if args.model else "tiny" if args.method == "ctc" else "lyricalign-acoustic"
+        print(f"method {args.method}, model {model}; song {song_seconds:.1f} s, {len(lyrics.split())} words; "
               f"{args.requests_per_client} requests per client; extra env {args.env or '-'}; "
               f"load average {os.getloadavg()[0]:.2f}")
         print("| batching | clients | req/s | p50 s | p95 s | failed |")
@@ -180,14 +187,16 @@ def run_service(args: argparse.Namespace) -> None:
             run.mkdir()
             env = {**os.environ, "BENTOML_HOME": str(run / "bentoml"),
                    "LYRICALIGN_BATCHING": "1" if batching == "on" else "0", **dict(args.env)}
+            tiny = ensure_model(env, run, cwd=REPO, ctc=args.method == "ctc" and not args.model)
             if args.model:
                 env["LYRICALIGN_MODEL_TAG"] = register(args.model, run / "bentoml")
-            else:
-                ensure_model(env, run, cwd=REPO)  # the tiny untrained model
+            elif tiny:  # the tiny untrained model: speed only
+                env.update(LYRICALIGN_MODEL_TAG=tiny, LYRICALIGN_ALLOW_UNTRAINED="1")
             with bentoml_server(env, run / "bentoml-serve.log", cwd=REPO) as service:
-                bench_service(service.url, wav, lyrics, 1, 1)  # warm-up (and the dispatcher's first samples)
+                bench_service(service.url, wav, lyrics, 1, 1, args.method, args.language)  # warm-up
                 for concurrency in args.concurrency:
-                    r = bench_service(service.url, wav, lyrics, concurrency, concurrency * args.requests_per_client)
+                    r = bench_service(service.url, wav, lyrics, concurrency, concurrency * args.requests_per_client,
+                                      args.method, args.language)
                     print(f"| {batching} | {r.concurrency} | {r.rps:.3f} | {r.percentile(50):.2f} | "
                           f"{r.percentile(95):.2f} | {r.failures} |", flush=True)
 
@@ -219,7 +228,13 @@ def main() -> int:
     p.add_argument("--batching", nargs="+", choices=("on", "off"), default=["on", "off"])
     p.add_argument("--env", type=_env_pair, action="append", default=[],
                    help="extra service setting, e.g. LYRICALIGN_INTRA_OP_THREADS=1 (repeatable)")
+    p.add_argument("--method", default="hmm", choices=("hmm", "ctc"), help="hmm: senone scoring blocks are batched")
+    p.add_argument("--audio", type=Path, default=None, help="a real song instead of the generated one")
+    p.add_argument("--lyrics", type=Path, default=None, help="its lyrics (with --audio)")
+    p.add_argument("--language", default="en")
     args = parser.parse_args()
+    if (args.audio is None) != (args.lyrics is None):
+        parser.error("--audio and --lyrics go together")
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     if args.command == "serialise":
         bench_serialise(args.windows, _window_samples())

@@ -1,10 +1,14 @@
 """Load test: start ``bentoml serve`` on 127.0.0.1 (free port), run Locust headless, print numbers, stop.
 
+(To load-test a server that is already running, run Locust yourself: see ``locustfile.py``.)
+
     python -m loadtests.run --scenario hmm --users 4 --spawn-rate 2 --duration 60s --csv-dir /tmp/load
 
-Uses the current BENTOML_HOME's ``lyricalign-ctc`` model; with none, a tiny untrained one is exported
-and registered first. Locust runs as its own process (it must monkey-patch with gevent before
-anything else is imported). Everything started here is stopped here, also on failure or Ctrl-C.
+The server uses the current BENTOML_HOME, where the acoustic checkpoint of the default ``hmm`` method is
+registered first if missing; the ``ctc`` and ``mixed`` scenarios also register a tiny *untrained* CTC model
+(speed of the pipeline only, hence ``--allow-untrained``). Locust runs as its own process (it must
+monkey-patch with gevent before anything else is imported). Everything started here is stopped here,
+also on failure or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -18,18 +22,21 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
-
-from lyricalign.audio import SAMPLE_RATE
+from loadtests.load_songs import write_song  # re-exported: benchmarks/bench_batching.py uses it
 from lyricalign.devserver import bentoml_server, ensure_model, process_group
-from lyricalign.tts import synthesize_words
 
 logger = logging.getLogger("loadtests")
 
 REPO = Path(__file__).resolve().parents[1]
-SCENARIOS = {"ctc": ["--tags", "ctc"], "hmm": ["--tags", "hmm"], "mixed": []}
-SONG_LINES = (["the", "night", "is", "young", "and", "so", "are", "we"], ["sing", "along", "until", "the", "morning"])
+#: Locust options per scenario (the locustfile's --methods); ctc here is the tiny untrained model
+#: (speed only), hence --allow-untrained.
+SCENARIOS = {
+    "ctc": ["--methods", "ctc", "--allow-untrained"],
+    "hmm": ["--methods", "hmm"],
+    "mixed": ["--methods", "ctc:3,hmm:1", "--allow-untrained"],
+}
+
+__all__ = ["LoadResult", "SCENARIOS", "main", "read_stats", "run", "write_song"]
 
 
 @dataclass(frozen=True)
@@ -40,20 +47,6 @@ class LoadResult:
     p50_ms: float
     p95_ms: float
     p99_ms: float
-
-
-def write_song(directory: Path, repeats: int = 2) -> tuple[Path, Path]:
-    """A short song (espeak-ng lines over a quiet chord), ~10 s; returns (wav, lyrics) paths."""
-    lines = [line for _ in range(repeats) for line in SONG_LINES]
-    pause = np.zeros(int(0.4 * SAMPLE_RATE), np.float32)
-    vocals = np.concatenate([pause] + [np.concatenate([synthesize_words(line, "en").audio, pause]) for line in lines])
-    t = np.arange(vocals.size) / SAMPLE_RATE
-    chord = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6)).astype(np.float32)
-    mix = 0.8 * vocals / max(float(np.abs(vocals).max()), 1e-9) + 0.05 * chord
-    wav, lyrics = directory / "song.wav", directory / "song.txt"
-    sf.write(wav, (0.9 * mix / np.abs(mix).max()).astype(np.float32), SAMPLE_RATE)
-    lyrics.write_text("\n".join(" ".join(line) for line in lines) + "\n", encoding="utf-8")
-    return wav, lyrics
 
 
 def read_stats(csv_prefix: Path) -> LoadResult:
@@ -73,14 +66,15 @@ def run(scenario: str, users: int, spawn_rate: float, duration: str, csv_dir: Pa
         ctc_tag = ensure_model(env, work, cwd=REPO, ctc=scenario != "hmm")
         if ctc_tag:  # the ctc requests run against a tiny untrained placeholder: pipeline load, not accuracy
             env.update(LYRICALIGN_MODEL_TAG=ctc_tag, LYRICALIGN_ALLOW_UNTRAINED="1")
-        wav, lyrics = write_song(work)
+        songs = work / "songs"
+        songs.mkdir()
+        write_song(songs)
         with bentoml_server(env, csv_dir / "server.log", cwd=REPO) as server:
             prefix = csv_dir / scenario
-            locust_env = {**env, "LYRICALIGN_LOAD_AUDIO": str(wav), "LYRICALIGN_LOAD_LYRICS": str(lyrics)}
             cmd = [sys.executable, "-m", "locust", "-f", str(REPO / "loadtests" / "locustfile.py"), "--headless",
                    "--host", server.url, "-u", str(users), "-r", str(spawn_rate), "-t", duration, "--csv", str(prefix),
-                   "--only-summary", "--stop-timeout", "30", *SCENARIOS[scenario]]
-            with process_group(cmd, locust_env, csv_dir / "locust.log", cwd=REPO) as locust:
+                   "--only-summary", "--stop-timeout", "30", "--songs", str(songs), *SCENARIOS[scenario]]
+            with process_group(cmd, env, csv_dir / "locust.log", cwd=REPO) as locust:
                 locust.wait()
             return read_stats(prefix)
 
@@ -102,4 +96,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -23,6 +23,7 @@ from typing import Union
 import numpy as np
 
 from .errors import AudioError
+from .progress import report_progress
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ SECONDS_PER_FRAME = MODEL_FRAME_STRIDE / SAMPLE_RATE  # 0.02
 DEFAULT_MAX_DURATION = 20 * 60.0  # seconds
 SILENCE_PEAK = 1e-4  # a decoded signal whose peak is below this is "silent only"
 DECODE_MARGIN_S = 1.0  # decoded past the limit, so that "over the limit" is seen, never much more
-BLOCK_SECONDS = 10  # soundfile decodes this much at a time (at the file's rate, all channels)
+BLOCK_SECONDS = 10  # soundfile decodes this much at a time (at the file's rate, all channels), then reports progress
 
 AudioSource = Union[str, os.PathLike, bytes]
 
@@ -123,7 +124,10 @@ def _looks_like_soundfile_format(header: bytes) -> bool:
 
 
 def _decode_soundfile(source: AudioSource, name: str, limits: AudioLimits) -> np.ndarray:
-    """Header check, then block-wise decoding and downmix, stopping past the limit -> ``(N,)`` at 16 kHz."""
+    """Header check, then block-wise decoding and downmix, stopping past the limit -> ``(N,)`` at 16 kHz.
+
+    Progress (stage ``decode``) is reported between blocks: an mp3 of a long song takes seconds.
+    """
     import soundfile as sf
 
     handle = io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source)
@@ -137,11 +141,14 @@ def _decode_soundfile(source: AudioSource, name: str, limits: AudioLimits) -> np
         max_frames = None if limits.max_duration is None else int((limits.max_duration + DECODE_MARGIN_S) * rate)
         blocks: list[np.ndarray] = []
         decoded = 0
+        report_progress("decode", 0.0)
         for block in audio_file.blocks(blocksize=BLOCK_SECONDS * rate, dtype="float32", always_2d=True):
             blocks.append(block.mean(axis=1, dtype=np.float32))
             decoded += len(block)
             if max_frames is not None and decoded > max_frames:  # the header said less, or nothing
                 raise _too_long(name, None, limits.max_duration)  # type: ignore[arg-type]
+            if declared:
+                report_progress("decode", min(1.0, decoded / audio_file.frames))
     mono = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
     return resample(mono, rate, SAMPLE_RATE)
 

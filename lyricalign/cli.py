@@ -15,11 +15,14 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from . import __version__
 from .errors import LyricalignError
 from .exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_TERMINATED, EXIT_USAGE  # noqa: F401
+
+if TYPE_CHECKING:
+    from .api import AlignOptions
 
 logger = logging.getLogger("lyricalign")
 
@@ -49,9 +52,19 @@ def _add_align(subparsers: argparse._SubParsersAction) -> None:
     from .audio import DEFAULT_MAX_DURATION  # light: numpy only
     from .formats import FORMATS  # light: no third-party imports
 
-    p = subparsers.add_parser("align", help="align lyrics to a recording", description="Align LYRICS_FILE to AUDIO.")
-    p.add_argument("audio", metavar="AUDIO", help="audio file (mp3, wav, flac, ogg, m4a, opus, ...)")
-    p.add_argument("lyrics", metavar="LYRICS_FILE", help="UTF-8 lyrics, one sung line per line, blank line between paragraphs")
+    p = subparsers.add_parser(
+        "align", help="align lyrics to a recording (or a catalogue of them with --batch)",
+        usage="lyricalign align [options] AUDIO LYRICS_FILE\n       lyricalign align [options] --batch SOURCE -o OUT_DIR [--jobs N]",
+        description="Align LYRICS_FILE to AUDIO; with --batch, every song of SOURCE, one output file per song in OUT_DIR.",
+        epilog="Batch mode: SOURCE is a directory of audio files each with a same-stem .txt of lyrics, or a .csv "
+               "(header row) / .jsonl list with the fields audio, lyrics and optional language, out. Songs whose "
+               "output already exists and parses are skipped (re-run to resume); failures go to "
+               "OUT_DIR/errors.jsonl while the rest continue. Exit status: 0 all done, 3 some songs failed, "
+               "2 bad usage.",
+    )
+    p.add_argument("audio", metavar="AUDIO", nargs="?", help="audio file (mp3, wav, flac, ogg, m4a, opus, ...)")
+    p.add_argument("lyrics", metavar="LYRICS_FILE", nargs="?",
+                   help="UTF-8 lyrics, one sung line per line, blank line between paragraphs")
     p.add_argument("-l", "--language", default="auto",
                    help="lyrics language: en, es, fr, de, it, pt, or auto to detect it from the lyrics (default: auto)")
     p.add_argument("-m", "--method", default=None, help="hmm, sphinx, ctc, dtw or uniform (default: hmm; ctc when --model is given)")
@@ -69,6 +82,11 @@ def _add_align(subparsers: argparse._SubParsersAction) -> None:
                         "in LRC/SRT/VTT/ASS (default: flagged in JSON, left out of the display formats)")
     p.add_argument("--allow-untrained", action="store_true",
                    help="run ctc with a model whose metadata says it is untrained (its times are noise; for testing)")
+    batch = p.add_argument_group("batch mode")
+    batch.add_argument("--batch", metavar="SOURCE", default=None,
+                       help="align every song of SOURCE (a directory of audio + .txt pairs, or a .csv/.jsonl list) into -o OUT_DIR")
+    batch.add_argument("-j", "--jobs", type=int, default=1, help="parallel worker processes, one engine each (default: 1)")
+    batch.add_argument("--errors", default=None, metavar="PATH", help="error report, JSONL (default: OUT_DIR/errors.jsonl)")
     p.set_defaults(func=run_align)
 
 
@@ -76,20 +94,25 @@ def run_align(args: argparse.Namespace) -> int:
     from .api import AlignOptions, align, create_engine_for, prepare_lyrics, read_lyrics_file
     from .audio import DEFAULT_MAX_DURATION, AudioLimits, load_audio
     from .formats import output_format, render, write
-    from .progress import Stages
-
     from .fsutil import check_output_path
+    from .progress import Stages, progress_callback
 
-    if args.output:
-        check_output_path(args.output)  # before minutes of work, not after
-    fmt = output_format(args.format, args.output)
     if args.max_duration is not None and not args.max_duration > 0:
         raise LyricalignError(f"--max-duration must be a positive number of seconds, got {args.max_duration:g}")
     limits = AudioLimits(max_duration=args.max_duration or DEFAULT_MAX_DURATION)
     options = AlignOptions(language=args.language, method=args.method, model=args.model, limits=limits,
                            adaptation=args.adaptation, keep_markers=args.keep_markers,
                            allow_untrained=args.allow_untrained)
-    with Stages(["lyrics", "audio", "model", "align", "write"]) as stages:
+    if args.batch is not None:
+        return _run_batch(args, options)
+    if args.audio is None or args.lyrics is None:
+        raise LyricalignError("align needs AUDIO and LYRICS_FILE (or --batch SOURCE -o OUT_DIR)")
+    if args.jobs != 1 or args.errors is not None:
+        raise LyricalignError("--jobs and --errors apply to --batch only")
+    if args.output:
+        check_output_path(args.output)  # before minutes of work, not after
+    fmt = output_format(args.format, args.output)
+    with Stages(["lyrics", "audio", "model", "align", "write"]) as stages, progress_callback(stages):
         lyrics = prepare_lyrics(read_lyrics_file(args.lyrics), options.language, options.keep_markers)
         stages.next()
         audio = load_audio(args.audio, limits)
@@ -116,6 +139,8 @@ def _int_arg(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
 def _write_stdout(text: str) -> None:
     """Write and flush stdout; a full disk or closed pipe becomes a one-line error.
 
@@ -137,6 +162,26 @@ class Terminated(BaseException):
 
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated()
+
+
+def _run_batch(args: argparse.Namespace, options: "AlignOptions") -> int:
+    """``align --batch SOURCE -o OUT_DIR`` with the single-song ``options``: see :mod:`lyricalign.batch`."""
+    from .batch import BatchOptions, discover_jobs, run_batch
+
+    if args.audio is not None:
+        raise LyricalignError("give either AUDIO LYRICS_FILE or --batch SOURCE, not both")
+    if not args.output:
+        raise LyricalignError("--batch needs -o OUT_DIR, the folder for the outputs")
+    out_dir = Path(args.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise LyricalignError(f"{out_dir}: exists and is not a directory (--batch writes one file per song into -o OUT_DIR)")
+    batch_options = BatchOptions(method=options.method, model=options.model, language=options.language,
+                                 limits=options.limits, jobs=args.jobs, errors=Path(args.errors) if args.errors else None)
+    jobs = discover_jobs(args.batch, out_dir, args.format)
+    summary = run_batch(jobs, out_dir, batch_options)
+    print(f"aligned {summary.aligned}, skipped {summary.skipped} (already done), failed {summary.failed} "
+          f"of {summary.total} songs in {summary.seconds:.1f} s" + (f"; failures: {summary.errors}" if summary.failed else ""))
+    return EXIT_OK if summary.failed == 0 else EXIT_PARTIAL
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -169,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if verbosity == 0:  # progress lines of non-interactive runs show at the default verbosity
+        logging.getLogger("lyricalign.progress").setLevel(logging.INFO)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -287,3 +288,54 @@ def test_load_test_runner_smoke(live_service, tmp_path) -> None:  # noqa: ANN001
         total = next(row for row in csv.DictReader(f) if row["Name"] == "Aggregated")
     assert int(total["Request Count"]) > 0 and int(total["Failure Count"]) == 0
     assert "throughput=" in proc.stdout and "p95=" in proc.stdout
+
+
+def _locust(url: str, csv_prefix: Path, *extra: str) -> subprocess.CompletedProcess:
+    """Plain ``locust -f loadtests/locustfile.py --headless`` as a user runs it (its own process)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LYRICALIGN_LOAD_")}
+    cmd = [str(Path(sys.executable).with_name("locust")), "-f", "loadtests/locustfile.py", "--headless", "--host", url,
+           "-u", "1", "-r", "1", "-t", "10s", "--csv", str(csv_prefix), "--only-summary", "--stop-timeout", "30", *extra]
+    return subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def _locust_rows(csv_prefix: Path) -> dict[str, dict[str, str]]:
+    import csv
+
+    with open(f"{csv_prefix}_stats.csv", newline="") as f:
+        return {row["Name"]: row for row in csv.DictReader(f)}
+
+
+@pytest.mark.slow
+def test_plain_locust_default_scenario_uses_a_generated_song_and_the_default_method(live_service, tmp_path) -> None:  # noqa: ANN001
+    proc = _locust(live_service.url, tmp_path / "default")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = _locust_rows(tmp_path / "default")
+    assert set(rows) == {"/align [default]", "Aggregated"}  # never the placeholder ctc model
+    assert int(rows["Aggregated"]["Request Count"]) > 0 and int(rows["Aggregated"]["Failure Count"]) == 0
+    assert "server model lyricalign-ctc:" in proc.stderr and "default method hmm" in proc.stderr
+
+
+@pytest.mark.slow
+def test_plain_locust_with_a_songs_folder_and_methods(live_service, tmp_path) -> None:  # noqa: ANN001
+    from _song_files import write_song_files
+
+    songs = tmp_path / "songs"
+    write_song_files(songs, [("short", LINES, 1, ".wav"), ("longer", LINES * 4, 2, ".wav")])
+    proc = _locust(live_service.url, tmp_path / "songs", "--songs", str(songs), "--methods", "hmm:2,uniform:1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = _locust_rows(tmp_path / "songs")
+    assert set(rows) - {"Aggregated"} <= {"/align [hmm, <30s]", "/align [uniform, <30s]"}
+    assert int(rows["Aggregated"]["Request Count"]) >= 2 and int(rows["Aggregated"]["Failure Count"]) == 0
+    assert "2 song(s)" in proc.stderr
+
+
+@pytest.mark.slow
+def test_plain_locust_refuses_ctc_on_an_untrained_model_and_bad_options(live_service, tmp_path) -> None:  # noqa: ANN001
+    proc = _locust(live_service.url, tmp_path / "ctc", "--methods", "ctc")
+    assert proc.returncode == 2 and "untrained" in proc.stderr and "--allow-untrained" in proc.stderr
+    assert int(_locust_rows(tmp_path / "ctc")["Aggregated"]["Request Count"]) == 0
+    proc = _locust(live_service.url, tmp_path / "bad", "--songs", str(tmp_path / "nowhere"))
+    assert proc.returncode == 2 and "not a directory" in proc.stderr

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE
 from ..errors import ModelError
+from ..progress import report_progress
 from ..text import Vocabulary
 from .ctc_metadata import read_metadata
 from .ctc_runtime import RuntimeOptions, open_session
@@ -117,5 +118,10 @@ class AcousticModel:
         """``(N,)`` audio -> ``(T, C)`` float32 log-probabilities, ``T = ceil(N / frame_stride)``."""
         plan = self.plan_windows(audio)
         batch = self.options.batch_size
-        parts = [self.infer_windows(plan.windows[i : i + batch]) for i in range(0, len(plan.windows), batch)]
+        n_windows = len(plan.windows)
+        parts = []
+        report_progress("acoustic model", 0.0)
+        for i in range(0, n_windows, batch):
+            parts.append(self.infer_windows(plan.windows[i : i + batch]))
+            report_progress("acoustic model", min(i + batch, n_windows) / n_windows)
         return self.stitch(plan, np.concatenate(parts, axis=0))

@@ -28,11 +28,15 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import AlignmentError
+from ..progress import report_progress
 
 #: Frames whose emissions are gathered (``(chunk, L)`` float64) and whose backpointers are packed in
 #: one go by :func:`forced_align`. 64 frames x 10,001 states x 9 bytes = 6 MB: amortises numpy's
 #: per-call overhead and stays small.
 EMISSION_CHUNK_FRAMES = 64
+#: The forward pass reports its progress (:func:`lyricalign.progress.report_progress`) about every
+#: this many frames (10 s of audio at 50 frames/s): a few hundred reports for a long song.
+PROGRESS_EVERY_FRAMES = 512
 
 __all__ = [
     "TokenSpan",
@@ -104,8 +108,11 @@ def _forward(lp: np.ndarray, tgt: np.ndarray, blank: int) -> tuple[np.ndarray, n
     moved = np.zeros((EMISSION_CHUNK_FRAMES, n_states), dtype=bool)
     skipped = np.zeros((EMISSION_CHUNK_FRAMES, len(tgt)), dtype=bool)  # by token index
 
+    report_progress("viterbi", 0.0)
     for chunk_start in range(1, n_frames, EMISSION_CHUNK_FRAMES):
         chunk_end = min(n_frames, chunk_start + EMISSION_CHUNK_FRAMES)
+        if chunk_start % PROGRESS_EVERY_FRAMES < EMISSION_CHUNK_FRAMES:
+            report_progress("viterbi", chunk_start / n_frames)
         emissions = lp[chunk_start:chunk_end].take(ext, axis=1).astype(np.float64)  # (chunk, L)
         for offset, emission in enumerate(emissions):
             # Strict comparisons implement the tie order: stay, then s-1, then s-2.
@@ -119,6 +126,7 @@ def _forward(lp: np.ndarray, tgt: np.ndarray, blank: int) -> tuple[np.ndarray, n
         n_chunk = chunk_end - chunk_start
         moved_bits[chunk_start:chunk_end] = np.packbits(moved[:n_chunk], axis=1)
         skipped_bits[chunk_start:chunk_end] = np.packbits(skipped[:n_chunk], axis=1)
+    report_progress("viterbi", 1.0)
     return alpha, moved_bits, skipped_bits
 
 

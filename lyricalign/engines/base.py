@@ -21,6 +21,11 @@ class Engine(ABC):
     kept on the instance. An engine whose diagnostics come out of the alignment overrides
     :meth:`align_words_with_extras` and returns them; the default asks :meth:`extras` after
     :meth:`align_words` (for engines that keep them per thread).
+
+    Progress: an engine with long stages (decoding, scoring, search) calls
+    :func:`lyricalign.progress.report_progress` ``(stage, fraction)`` as it goes -- 0.0 at a stage's
+    start, 1.0 at its end, a few hundred calls at most; a no-op unless the caller (the CLI) installed
+    a callback. See :mod:`lyricalign.progress` for the stage names in use.
     """
 
     name: ClassVar[str]

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE, duration_of
 from ..errors import AlignmentError
+from ..progress import report_progress
 from ..text import Lyrics
 from ..timing import WordTiming
 from ..tts import MAX_RATE_WPM, MIN_RATE_WPM, synthesize_words
@@ -152,20 +153,27 @@ class DTWEngine(Engine):
         return self.align_words_with_extras(audio, lyrics)[0]
 
     def align_words_with_extras(self, audio: np.ndarray, lyrics: Lyrics) -> tuple[list[WordTiming | None], dict]:
+        report_progress("activity", 0.0)
         rate = self._speaking_rate(audio, lyrics)
+        report_progress("activity", 1.0)
         rendition, spans = render_lyrics(lyrics, rate)
         extract = FEATURES[self.options.features]
+        report_progress("features", 0.0)
         song_power = power_spectrogram(audio)
         if self.options.separate:
             song_power = vocal_foreground(song_power)
         song_features = _standardise(extract(song_power))
+        report_progress("features", 0.5)
         tts_features = _standardise(extract(power_spectrogram(rendition)))
+        report_progress("features", 1.0)
         cells = song_features.shape[1] * tts_features.shape[1]
         if cells > MAX_DTW_CELLS:
             raise AlignmentError(
                 f"song too long for the dtw method ({duration_of(audio):.0f} s against a {duration_of(rendition):.0f} s rendition)"
             )
+        report_progress("dtw", 0.0)  # one librosa call: the display's ticker shows it is alive
         first_match, last_match = _warp(tts_features, song_features)
+        report_progress("dtw", 1.0)
         extras = {"rate_wpm": rate, "rendition_seconds": round(duration_of(rendition), 2)}
         duration = duration_of(audio)
         timings: list[WordTiming | None] = []
@@ -193,7 +201,8 @@ def render_lyrics(lyrics: Lyrics, rate_wpm: int) -> tuple[np.ndarray, list[tuple
     pieces = [pause]
     position = LINE_PAUSE_SECONDS
     spans: list[tuple[float, float] | None] = [None] * len(lyrics.words)
-    for line in lyrics.lines:
+    for number, line in enumerate(lyrics.lines):
+        report_progress("synthesis", number / max(len(lyrics.lines), 1))
         indices = [k for k in range(line.first_word, line.first_word + line.n_words) if lyrics.words[k].alignable]
         if not indices:
             continue
@@ -202,6 +211,7 @@ def render_lyrics(lyrics: Lyrics, rate_wpm: int) -> tuple[np.ndarray, list[tuple
             spans[k] = (position + s, position + e)
         pieces += [speech.audio, pause]
         position += speech.duration + LINE_PAUSE_SECONDS
+    report_progress("synthesis", 1.0)
     rendition = np.concatenate(pieces)
     rendition = rendition + NOISE_FLOOR * rng.standard_normal(rendition.shape[0]).astype(np.float32)
     return rendition.astype(np.float32), spans

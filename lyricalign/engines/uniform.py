@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from ..audio import duration_of
+from ..progress import report_progress
 from ..text import Lyrics
 from ..timing import WordTiming
 from ..vad import vocal_activity
@@ -38,7 +39,9 @@ class UniformEngine(Engine):
 
     def align_words_with_extras(self, audio: np.ndarray, lyrics: Lyrics) -> tuple[list[WordTiming | None], dict]:
         duration = duration_of(audio)
+        report_progress("activity", 0.0)
         regions = vocal_activity(audio).regions if self._use_vad else ((0.0, duration),)
+        report_progress("activity", 1.0)
         extras = {"active_seconds": round(sum(e - s for s, e in regions), 2), "regions": len(regions)}
         return spread_words(lyrics, regions), extras
 

@@ -145,7 +145,8 @@ def _evaluate_item(
 
         plot_song(segment, [r - item.start for r in reference], [p - item.start for p in predicted],
                   Path(plots_dir) / f"{_safe_name(item.name)}.{engine.name}.png",
-                  title=f"{item.name} ({engine.name})", words=[w.text for w in lyrics.words])
+                  title=f"{item.name} ({engine.name})", words=[w.text for w in lyrics.words],
+                  line_starts=[line.first_word for line in lyrics.lines])
     return SongReport(
         name=item.name, language=item.language, n_words=scores.n_words, duration=duration,
         mean_ae=scores.mean_ae, median_ae=scores.median_ae, pco=scores.pco, pcs=scores.pcs,
