@@ -72,7 +72,8 @@ def main() -> int:
         verdicts.append((f"wrong language ({language})", item.name, wrong.extras["quality"]))
     print(f"pooled word AUC (correct vs misplaced > {args.misplaced:g} s): {auc(np.concatenate(good), np.concatenate(bad)):.3f}")
     for kind, name, quality in verdicts:
-        print(f"{kind:<22} {name[:44]:<44} quality {quality['score']:.3f}  {'SUSPECT' if quality['suspect'] else 'ok'}")
+        print(f"{kind:<22} {name[:44]:<44} quality {quality['score']:.3f}  {'SUSPECT' if quality['suspect'] else 'ok':<8}"
+              f"between words {quality['between_words']:.3f}  words under 0.3: {quality['low_confidence_words']:.3f}")
     for kind in ("correct", "wrong lyrics", "wrong language"):
         rows = [q for k, _, q in verdicts if k.startswith(kind)]
         flagged = sum(q["suspect"] for q in rows)

@@ -95,6 +95,7 @@ def run_align(args: argparse.Namespace) -> int:
     from .audio import DEFAULT_MAX_DURATION, AudioLimits, load_audio
     from .formats import output_format, render, write
     from .fsutil import check_output_path
+    from .language import release as release_language_models
     from .progress import Stages, progress_callback
 
     if args.max_duration is not None and not args.max_duration > 0:
@@ -114,6 +115,7 @@ def run_align(args: argparse.Namespace) -> int:
     fmt = output_format(args.format, args.output)
     with Stages(["lyrics", "audio", "model", "align", "write"]) as stages, progress_callback(stages):
         lyrics = prepare_lyrics(read_lyrics_file(args.lyrics), options.language, options.keep_markers)
+        release_language_models()  # one song: free the detector's memory before the alignment's
         stages.next()
         audio = load_audio(args.audio, limits)
         stages.next()

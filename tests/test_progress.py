@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lyricalign.ctc import PROGRESS_EVERY_FRAMES, forced_align
+from lyricalign.align.ctc_viterbi import PROGRESS_EVERY_FRAMES, forced_align
 from lyricalign.model import AcousticModel, RuntimeOptions
 from lyricalign.progress import CountProgress, Stages, progress_callback, report_progress
 

@@ -28,7 +28,9 @@ from typing import Iterator
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _service_utils import _process, _wait_grpc, _wait_ready, free_port  # noqa: E402
+from _service_utils import _wait_grpc  # noqa: E402
+
+from lyricalign.devserver import free_port, process_group, wait_ready  # noqa: E402
 from _synth_utils import make_synthetic_song, write_song  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -68,8 +70,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
            "PYTHON": sys.executable, "BENTOML": str(bindir / "bentoml")}
     cmd = ["bash", "-c", f"{command} --port {http_port} --grpc-port {grpc_port}"]
     log = work / "serve.log"
-    with _process(cmd, env, log) as proc:
-        _wait_ready(proc, f"http://127.0.0.1:{http_port}/readyz", log)
+    with process_group(cmd, env, log) as proc:
+        wait_ready(proc, f"http://127.0.0.1:{http_port}/readyz", log)
         _wait_grpc(proc, f"127.0.0.1:{grpc_port}", log)
         yield {"127.0.0.1:3000": f"127.0.0.1:{http_port}", "127.0.0.1:50051": f"127.0.0.1:{grpc_port}"}
 

@@ -141,7 +141,12 @@ def run_models_install_acoustic(args: argparse.Namespace) -> int:
 
     from lyricalign.acoustic.checkpoint import INFO_FILE, acoustic_dir, install_checkpoint, load_checkpoint
 
-    from training.acoustic_export import checkpoint_version, export_checkpoint
+    try:
+        from training.acoustic_export import checkpoint_version, export_checkpoint
+    except ModuleNotFoundError as e:
+        from lyricalign.errors import LyricalignError
+
+        raise LyricalignError(f"install-acoustic needs {e.name}: pip install 'lyricalign[acoustic]'") from e
 
     version = checkpoint_version()
     target = next((p for p in acoustic_dir().glob(f"*-{version}") if (p / INFO_FILE).is_file()), None) \

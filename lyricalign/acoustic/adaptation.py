@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 VOWELS = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split())
 SILENCE = "SIL"
 CLASS_NAMES = ("vowel", "other", "silence")
-STATS_BLOCK_FRAMES = 2048
+STATS_BLOCK_FRAMES = 256  # frames per block of the statistics: (B, 3, 128, 13) float64 temporaries, ~10 MB each
 RIDGE = 1e-3  # pull toward the identity, relative to each system's diagonal: keeps sparse classes sane
 
 

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 INPUTS = ("features", "senones", "counts", "mean_scale", "mean_bias")
 OUTPUT = "scores"
-BLOCK_FRAMES = 512  # frames per ONNX call: ~33 MB per intermediate (3 streams x 42 codebooks x 128 Gaussians)
+BLOCK_FRAMES = 256  # frames per ONNX call: intermediates of 42 codebooks x 3 streams x 128 Gaussians x this, per thread
 THREADS_ENV = "LYRICALIGN_INTRA_OP_THREADS"
 
 

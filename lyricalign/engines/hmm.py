@@ -191,7 +191,13 @@ def alignment_quality(ratio: np.ndarray, spans: Sequence[tuple[int, int] | None]
     """
     frames = [ratio[a:b] for a, b in (s for s in spans if s is not None)]
     score = float(np.exp(np.concatenate(frames).mean())) if frames else 0.0
-    return {"score": round(score, 4), "suspect": score < QUALITY_THRESHOLD, "threshold": QUALITY_THRESHOLD}
+    inside = np.zeros(len(ratio), dtype=bool)
+    for a, b in (s for s in spans if s is not None):
+        inside[a:b] = True
+    word_confidence = np.array([np.exp(f.mean()) for f in frames]) if frames else np.zeros(1)
+    return {"score": round(score, 4), "suspect": score < QUALITY_THRESHOLD, "threshold": QUALITY_THRESHOLD,
+            "between_words": round(float(np.exp(ratio[~inside].mean())) if (~inside).any() else 1.0, 4),
+            "low_confidence_words": round(float(np.mean(word_confidence < 0.3)), 4)}
 
 
 def _check_length(n_frames: int, prons: Sequence[Sequence[tuple[str, ...]]]) -> None:
