@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 INPUTS = ("features", "senones", "counts", "mean_scale", "mean_bias")
 OUTPUT = "scores"
-BLOCK_FRAMES = 256  # frames per ONNX call: intermediates of 42 codebooks x 3 streams x 128 Gaussians x this, per thread
+BLOCK_FRAMES = 64  # frames per ONNX call: fastest measured (benchmarks/bench_scorer.py) and ~1 MB per intermediate
 THREADS_ENV = "LYRICALIGN_INTRA_OP_THREADS"
 
 

@@ -77,7 +77,7 @@ class _Pass:
     """One scoring + search pass and where its time went."""
 
     result: ViterbiResult
-    scores: np.ndarray  # (T, S) float16 copy, for statistics and confidences
+    scores: np.ndarray | None  # (T, S) float16 copy for the confidences; None once a later pass supersedes it
     seconds: dict[str, float] = field(default_factory=dict)
 
 
