@@ -228,3 +228,18 @@ def test_parity_with_the_pocketsphinx_decoder(language, lines):
     agree = np.mean(np.abs(ours_starts - theirs_starts) <= 0.05)
     assert agree >= 0.95 or np.abs(ours_starts - truth).mean() < np.abs(theirs_starts - truth).mean(), (
         ours_starts.round(2), theirs_starts.round(2), truth.round(2))
+
+
+def test_path_log_likelihoods_equal_the_reference_on_the_path(checkpoint):
+    from lyricalign.acoustic.scorer import path_log_likelihoods
+
+    g, codebook = checkpoint.gaussians, checkpoint.definition.senone_codebook
+    rng = np.random.default_rng(3)
+    features = rng.normal(0, 2, (700, 39)).astype(np.float32)
+    path = rng.integers(0, 5126, 700)
+    transform = MeanTransform(rng.uniform(0.9, 1.1, (42, 39)).astype(np.float32),
+                              rng.normal(0, 0.3, (42, 39)).astype(np.float32))
+    expected = np.array([reference_scores(features[t:t + 1], g.means, g.variances, g.log_weights, codebook,
+                                          path[t:t + 1], transform)[0, 0] for t in range(0, 700, 50)])
+    got = path_log_likelihoods(features, path, codebook, g.means, g.variances, g.log_weights, transform, block=64)
+    np.testing.assert_allclose(got[::50], expected, rtol=1e-6, atol=1e-3)

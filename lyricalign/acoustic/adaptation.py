@@ -170,9 +170,7 @@ def adapt(first_pass: Any, graph: "WordGraph", features: np.ndarray, checkpoint:
         if new_pass.result.score < current.result.score:
             logger.warning("adaptation iteration %d lowered the path score (%.1f < %.1f): kept the previous pass",
                            iteration + 1, new_pass.result.score, current.result.score)
-            new_pass.scores = None  # only the final pass's scores are needed (confidences): free the others
             break
-        current.scores = None
         current, transform = new_pass, candidate
         done.report.update(iterations=iteration + 1, classes=per_class)
     done.final_pass, done.transform = current, transform

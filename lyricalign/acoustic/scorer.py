@@ -174,3 +174,29 @@ def reference_scores(
         peak = terms.max(axis=-1, keepdims=True)
         out[:, j] = np.sum(np.log(np.exp(terms - peak).sum(axis=-1)) + peak[..., 0], axis=-1)
     return out
+
+
+def path_log_likelihoods(features: np.ndarray, senones: np.ndarray, senone_codebook: np.ndarray, means: np.ndarray,
+                         variances: np.ndarray, log_weights: np.ndarray, transform: MeanTransform | None = None,
+                         block: int = 512) -> np.ndarray:
+    """``(T,)`` log-likelihood of frame ``t`` under senone ``senones[t]`` (one senone per frame: a state path).
+
+    The scorer's definition (:func:`reference_scores`) for one column per frame, in blocks: what the
+    confidences need after the search, without keeping a ``(T, S)`` score matrix for the whole song.
+    """
+    n_books, n_streams, _, dim = means.shape
+    if transform is not None:
+        means = means * transform.scale.reshape(n_books, n_streams, 1, dim) + transform.bias.reshape(
+            n_books, n_streams, 1, dim)
+    log_norm = -0.5 * np.log(2 * np.pi * variances).sum(axis=-1)  # (C, K, G)
+    precision = 1.0 / variances
+    out = np.empty(len(features), dtype=np.float64)
+    x_all = features.reshape(len(features), n_streams, 1, dim)
+    for start in range(0, len(features), block):
+        sen = senones[start : start + block]
+        books = senone_codebook[sen]
+        diff = x_all[start : start + block] - means[books]  # (B, K, G, d)
+        terms = log_norm[books] - 0.5 * np.einsum("bkgd,bkgd->bkg", diff * diff, precision[books]) + log_weights[sen]
+        peak = terms.max(axis=-1, keepdims=True)
+        out[start : start + block] = (np.log(np.exp(terms - peak).sum(axis=-1)) + peak[..., 0]).sum(axis=-1)
+    return out

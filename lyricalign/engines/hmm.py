@@ -11,7 +11,7 @@ A thin composition of the stages, each its own module:
    its batching endpoint);
 5. one exact word-level Viterbi pass over the whole song (:mod:`lyricalign.align.hmm_viterbi`);
 6. per-song adaptation of the Gaussian means, then the final pass (:mod:`lyricalign.acoustic.adaptation`);
-7. per-word confidences and a song-level quality verdict against a free phone loop (:func:`frame_ratios`).
+7. per-word confidences and a song-level quality verdict against a free phone loop (:meth:`HMMEngine._frame_ratios`).
 
 Settings (acoustic scale 0.2, no silence penalty, cross-word triphones) and every variant's
 numbers are in docs/benchmarks.md.
@@ -31,7 +31,7 @@ import numpy as np
 from ..acoustic import frontend
 from ..acoustic.adaptation import AdaptationOptions, adapt
 from ..acoustic.checkpoint import AcousticCheckpoint, default_checkpoint_folder, load_checkpoint
-from ..acoustic.scorer import MeanTransform, ScoreFunction, SenoneScorer
+from ..acoustic.scorer import MeanTransform, ScoreFunction, SenoneScorer, path_log_likelihoods
 from ..align.hmm_graph import GraphOptions, WordGraph, build_word_graph, word_spans
 from ..align.hmm_viterbi import ViterbiResult, ViterbiSearch
 from ..align.pronounce import pronunciations
@@ -77,7 +77,7 @@ class _Pass:
     """One scoring + search pass and where its time went."""
 
     result: ViterbiResult
-    scores: np.ndarray | None  # (T, S) float16 copy for the confidences; None once a later pass supersedes it
+    free_loop: np.ndarray  # (T,) float32 best context-independent senone score of each frame (confidences)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -129,7 +129,8 @@ class HMMEngine(Engine):
                         lambda transform, span: self._pass(graph, features, transform, report, span))
         final = adapted.final_pass
         spans = word_spans(graph, final.result.states)
-        ratio = frame_ratios(graph, final, self.options.acoustic_scale, self._ci_columns(graph))
+        ratio = self._frame_ratios(graph, features, final, adapted.transform)
+        clock.lap("confidences")
         confidences = [None if span is None else float(np.exp(ratio[span[0] : span[1]].mean())) for span in spans]
         timings: list[WordTiming | None] = [None] * len(lyrics.words)
         rate = self.checkpoint.frontend.frame_rate
@@ -145,41 +146,41 @@ class HMMEngine(Engine):
 
     def _pass(self, graph: WordGraph, features: np.ndarray, transform: MeanTransform, report: Progress,
               span: tuple[float, float]) -> _Pass:
-        """Score ``features`` block by block and feed one Viterbi search; keep a float16 copy of the scores."""
+        """Score ``features`` block by block and feed one Viterbi search; keep each frame's best CI score."""
         n = len(features)
         search = ViterbiSearch(graph.hmm, n, self.options.acoustic_scale)
-        kept = np.empty((n, len(graph.selection.senones)), dtype=np.float16)
+        free_loop = np.empty(n, dtype=np.float32)
+        ci_columns = graph.selection.index_of(self._ci_senones)
         seconds = {"scoring": 0.0, "search": 0.0}
         for start in range(0, n, SCORE_BLOCK_FRAMES):
             started = time.perf_counter()
             block = self._score(features[start : start + SCORE_BLOCK_FRAMES], graph.selection, transform)
             scored = time.perf_counter()
             search.feed(block)
-            kept[start : start + len(block)] = block
+            free_loop[start : start + len(block)] = block[:, ci_columns].max(axis=1)
             seconds["scoring"] += scored - started
             seconds["search"] += time.perf_counter() - scored
             report("scoring and search", span[0] + (span[1] - span[0]) * (start + len(block)) / n)
         started = time.perf_counter()
         result = search.finish()
         seconds["search"] += time.perf_counter() - started
-        return _Pass(result=result, scores=kept, seconds=seconds)
+        return _Pass(result=result, free_loop=free_loop, seconds=seconds)
 
-    def _ci_columns(self, graph: WordGraph) -> np.ndarray:
-        return graph.selection.index_of(self._ci_senones)
+    def _frame_ratios(self, graph: WordGraph, features: np.ndarray, final: _Pass,
+                      transform: MeanTransform) -> np.ndarray:
+        """``(T,)`` per-frame log-likelihood ratio (acoustic scale applied, <= 0) of the aligned state against
+        a free loop of context-independent phones: the best CI senone of each frame.
 
-
-def frame_ratios(graph: WordGraph, final: _Pass, scale: float, ci_columns: np.ndarray) -> np.ndarray:
-    """``(T,)`` per-frame log-likelihood ratio (acoustic scale applied, <= 0) of the aligned state against
-    a free loop of context-independent phones: the best CI senone of each frame.
-
-    A word placed on audio its phones do not explain (an instrumental, another line) falls far below
-    what some phone reaches there; a well-placed word stays near 0. Word confidences are ``exp`` of
-    its frames' mean ratio, in (0, 1].
-    """
-    states = final.result.states
-    on_path = final.scores[np.arange(len(states)), graph.hmm.emission[states]].astype(np.float32)
-    free_loop = final.scores[:, ci_columns].astype(np.float32).max(axis=1)
-    return np.minimum(on_path - free_loop, 0.0) * scale
+        A word placed on audio its phones do not explain (an instrumental, another line) falls far below
+        what some phone reaches there; a well-placed word stays near 0. Word confidences are ``exp`` of
+        its frames' mean ratio, in (0, 1]. The path's own scores are recomputed for its one senone per
+        frame (no ``(T, S)`` matrix is kept: 150 MB for a 10-minute song).
+        """
+        g = self.checkpoint.gaussians
+        on_path = path_log_likelihoods(features, graph.senone[final.result.states],
+                                       self.checkpoint.definition.senone_codebook, g.means, g.variances,
+                                       g.log_weights, transform)
+        return np.minimum(on_path - final.free_loop, 0.0) * self.options.acoustic_scale
 
 
 def alignment_quality(ratio: np.ndarray, spans: Sequence[tuple[int, int] | None]) -> dict[str, Any]:
