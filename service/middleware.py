@@ -40,6 +40,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 ALIGN_PATH = "/align"
 BATCH_PATH = "/infer_windows"
+BATCH_PATHS = (BATCH_PATH, "/score_frames")  # the internal batchable endpoints: JSON only
 DOCS_PATH = "/docs.json"
 
 
@@ -67,7 +68,7 @@ class AlignGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"].rstrip("/") if scope["type"] == "http" else ""
-        if path == BATCH_PATH and scope["method"] == "POST" and _media_type(scope)[0] != "application/json":
+        if path in BATCH_PATHS and scope["method"] == "POST" and _media_type(scope)[0] != "application/json":
             await _reject(send, Rejection(415, "send application/json to this endpoint"))
             return
         if path == DOCS_PATH and scope["method"] == "GET":

@@ -54,6 +54,10 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("lyrics.txt", "song.txt"):
         (work / name).write_text(LYRICS, encoding="utf-8")
     (work / ".venv").symlink_to(Path(sys.prefix))
+    (work / "songs").mkdir()  # the batch example's folder: songs/x.mp3 + songs/x.txt
+    (work / "songs" / "x.mp3").write_bytes((work / "song.mp3").read_bytes())
+    (work / "songs" / "x.txt").write_text(LYRICS, encoding="utf-8")
+    (work / "list.csv").write_text("audio,lyrics,language\nsongs/x.mp3,songs/x.txt,es\n", encoding="utf-8")
     return work
 
 

@@ -315,7 +315,7 @@ def test_plain_locust_default_scenario_uses_a_generated_song_and_the_default_met
     rows = _locust_rows(tmp_path / "default")
     assert set(rows) == {"/align [default]", "Aggregated"}  # never the placeholder ctc model
     assert int(rows["Aggregated"]["Request Count"]) > 0 and int(rows["Aggregated"]["Failure Count"]) == 0
-    assert "server model lyricalign-ctc:" in proc.stderr and "default method hmm" in proc.stderr
+    assert "server model lyricalign-acoustic:" in proc.stderr and "default method hmm" in proc.stderr
 
 
 @pytest.mark.slow
