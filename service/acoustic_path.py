@@ -16,7 +16,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable, Iterator
+from typing import Awaitable, Callable
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from lyricalign.errors import LyricalignError
 from lyricalign.schema import AlignmentResult
 from lyricalign.text import Lyrics
 
+from .admission import Admission
 from .codec import decode_arrays, encode_arrays
 from .pipeline import RequestError
 
@@ -84,8 +85,7 @@ class HMMPath:
                  batch: BatchRunner | None = None) -> None:
         self.folder = Path(checkpoint_folder)
         self.scorer = SenoneScorer(self.folder / "scorer.onnx", threads=threads or None)
-        self.queue, self.retry_after_s = queue, retry_after_s
-        self.admitted = 0
+        self._admission = Admission(queue, retry_after_s)
         self._batch = batch
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="hmm")
@@ -146,17 +146,9 @@ class HMMPath:
             raise LyricalignError("the senone scorer refused a block of this song")
         return decode_arrays(encoded, ("scores",))["scores"]
 
-    @contextlib.contextmanager
-    def reserve(self) -> Iterator[None]:
+    def reserve(self) -> contextlib.AbstractContextManager[None]:
         """Hold one of the ``queue`` places for the block; 503 + Retry-After at once when none is free."""
-        if self.admitted >= self.queue:
-            raise RequestError(503, f"hmm aligner busy: {self.admitted} songs in progress, retry later",
-                               retry_after=self.retry_after_s)
-        self.admitted += 1
-        try:
-            yield
-        finally:
-            self.admitted -= 1
+        return self._admission.reserve("hmm aligner", "in progress")
 
     async def align(self, audio: np.ndarray, lyrics: Lyrics, adaptation_iterations: int,
                     reserved: bool = False) -> AlignmentResult:

@@ -19,7 +19,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from lyricalign.procutil import die_with_parent
 from lyricalign.schema import AlignmentResult
 from lyricalign.text import Lyrics
 
+from .admission import Admission
 from .pipeline import RequestError
 
 logger = logging.getLogger(__name__)
@@ -59,9 +60,8 @@ class EnginePool:
 
     def __init__(self, workers: int, queue: int, retry_after_s: int) -> None:
         self.workers = workers
-        self.queue = queue
         self.retry_after_s = retry_after_s
-        self.admitted = 0
+        self._admission = Admission(queue, retry_after_s)
         self._executor: ProcessPoolExecutor | None = None
 
     def _pool(self) -> ProcessPoolExecutor:
@@ -71,17 +71,9 @@ class EnginePool:
                                                  initializer=die_with_parent, initargs=(os.getpid(),))
         return self._executor
 
-    @contextlib.contextmanager
-    def reserve(self, method: str) -> Iterator[None]:
+    def reserve(self, method: str) -> contextlib.AbstractContextManager[None]:
         """Hold one of the ``queue`` places for the block; 503 + Retry-After at once when none is free."""
-        if self.admitted >= self.queue:
-            raise RequestError(503, f"{method} aligner busy: {self.admitted} songs queued, retry later",
-                               retry_after=self.retry_after_s)
-        self.admitted += 1
-        try:
-            yield
-        finally:
-            self.admitted -= 1
+        return self._admission.reserve(f"{method} aligner", "queued")
 
     async def align(self, method: str, audio: np.ndarray, lyrics: Lyrics, reserved: bool = False) -> AlignmentResult:
         """Run one alignment in a worker; ``reserved``: the caller holds a :meth:`reserve` place."""
