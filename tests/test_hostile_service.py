@@ -239,22 +239,23 @@ def test_nul_bytes_in_lyrics_are_refused(live_service) -> None:  # noqa: ANN001
 
 @pytest.mark.slow
 def test_full_engine_queue_refuses_before_decoding(live_service) -> None:  # noqa: ANN001
-    """Issue 9.8: with the engine queue full (1 place), an hmm request is refused with 503 at once: its
-    audio (undecodable here) is never decoded, so the answer is 503, not 422."""
+    """Issue 9.8: with the engine queue full (1 place), a request is refused with 503 at once: its
+    audio (undecodable here) is never decoded, so the answer is 503, not 422. (The pocketsphinx engine
+    occupies the queue: it takes many seconds on 29 s of audio, the default hmm barely one.)"""
     long_song = _wav(29.0)
     words = " ".join(["la"] * 80)
     first: dict[str, httpx.Response] = {}
 
     def occupy() -> None:
-        first["response"] = httpx.post(live_service.url + "/align", data={"lyrics": words, "method": "hmm"},
+        first["response"] = httpx.post(live_service.url + "/align", data={"lyrics": words, "method": "sphinx"},
                                        files={"audio": ("a.wav", long_song, "audio/wav")}, timeout=300)
 
     thread = threading.Thread(target=occupy)
     thread.start()
     try:
-        time.sleep(0.7)  # decoded and running by now; hmm on 29 s takes seconds even in a warm worker
+        time.sleep(0.7)  # decoded and running by now; sphinx on 29 s takes seconds even in a warm worker
         started = time.monotonic()
-        refused = httpx.post(live_service.url + "/align", data={"lyrics": "hello", "method": "hmm"},
+        refused = httpx.post(live_service.url + "/align", data={"lyrics": "hello", "method": "sphinx"},
                              files={"audio": ("a.wav", b"not audio at all" * 100, "audio/wav")}, timeout=60)
         assert refused.status_code == 503, (refused.text, first)
         assert refused.headers["retry-after"] == TEST_LIMITS["LYRICALIGN_RETRY_AFTER_S"]
