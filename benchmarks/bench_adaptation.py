@@ -60,17 +60,16 @@ def main() -> int:
         vocabulary = {p for w in lyrics.words for p in w.spoken.split()} if lyrics.language == "en" else ()
         prons = pronunciations(lyrics, ck.pronunciations_of(vocabulary))
         tokens = [i for i, p in enumerate(prons) if p]
-        graph = build_word_graph(prons, tokens, ck.definition, ck.log_transitions, engine.options.graph,
-                                 extra_senones=engine._ci_senones)
+        graph = build_word_graph(prons, tokens, ck.definition, ck.log_transitions, engine.options.graph)
         features = frontend.features(load_audio(item.audio_path), ck.frontend)
         nothing = lambda stage, fraction: None  # noqa: E731
-        first = engine._pass(graph, features, MeanTransform.identity(ck.n_codebooks, 39), nothing, (0, 1))
+        first = engine._pass(graph, features, MeanTransform.identity(ck.n_codebooks, 39), nothing, (0, 1), free_loop=False)
         truth = [s for s, _ in item.reference]
         for name in names:
             options = replace(AdaptationOptions(), **VARIANTS[name])
             started = time.perf_counter()
             done = adapt(first, graph, features, ck, options,
-                         lambda t, span: engine._pass(graph, features, t, nothing, span))
+                         lambda t, span: engine._pass(graph, features, t, nothing, span, free_loop=False))
             spans = word_spans(graph, done.final_pass.result.states)
             starts = [np.nan] * len(lyrics.words)
             for token, span in zip(graph.tokens, spans):

@@ -188,13 +188,14 @@ def ffmpeg_binary() -> str:
 
 
 def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
-    """Band-limited resampling (polyphase) of a 1-D signal; a no-op when rates match."""
+    """Band-limited resampling of a 1-D signal (libsoxr, high quality); a no-op when rates match.
+
+    soxr rather than scipy's polyphase filter: the same pass band for speech, ~10x faster, and an
+    import of milliseconds instead of scipy.signal's 1.7 s (a large share of a CLI run).
+    """
     audio = np.asarray(audio, dtype=np.float32)
     if rate == target or audio.size == 0:
         return audio
-    from math import gcd
+    import soxr
 
-    from scipy.signal import resample_poly
-
-    g = gcd(int(rate), int(target))
-    return resample_poly(audio, target // g, int(rate) // g).astype(np.float32)
+    return np.asarray(soxr.resample(audio, int(rate), int(target), quality="HQ"), dtype=np.float32)

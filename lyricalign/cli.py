@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -113,13 +114,16 @@ def run_align(args: argparse.Namespace) -> int:
     if args.output:
         check_output_path(args.output)  # before minutes of work, not after
     fmt = output_format(args.format, args.output)
-    with Stages(["lyrics", "audio", "model", "align", "write"]) as stages, progress_callback(stages):
+    with Stages(["lyrics", "audio", "model", "align", "write"]) as stages, progress_callback(stages), \
+            ThreadPoolExecutor(1, thread_name_prefix="load-model") as loader:
+        # The model loads (and warms up) while the lyrics are read and the audio decodes.
+        loading = loader.submit(_loaded_engine, options)
         lyrics = prepare_lyrics(read_lyrics_file(args.lyrics), options.language, options.keep_markers)
         release_language_models()  # one song: free the detector's memory before the alignment's
         stages.next()
         audio = load_audio(args.audio, limits)
         stages.next()
-        engine = create_engine_for(options)
+        engine = loading.result()
         stages.next()
         result = align(audio, lyrics, options, engine=engine)
         stages.next()
@@ -134,6 +138,14 @@ def run_align(args: argparse.Namespace) -> int:
     if args.output:
         logger.info("wrote %d words, %d lines to %s", len(result.words), len(result.lines), Path(args.output))
     return EXIT_OK
+
+
+def _loaded_engine(options: "AlignOptions") -> "Engine":
+    from .api import create_engine_for
+
+    engine = create_engine_for(options)
+    engine.warm_up()
+    return engine
 
 
 def _int_arg(text: str) -> int:

@@ -16,7 +16,7 @@ interface. Guidelines for engine authors:
 - from a worker thread of your own, copy the context (``contextvars.copy_context().run``) or the
   reports of that thread go nowhere.
 
-Labels in use: ``decode`` (audio decoding), ``activity`` (vocal activity), ``acoustic model`` (ctc
+Labels in use: ``decode`` (audio decoding), ``scoring and search`` (hmm engine), ``activity`` (vocal activity), ``acoustic model`` (ctc
 windows), ``viterbi`` (ctc search), ``synthesis`` / ``features`` / ``dtw`` (dtw engine).
 
 **Displays (CLI).** :class:`Stages` shows the CLI's coarse stages (lyrics, audio, model, align,

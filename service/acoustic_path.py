@@ -21,6 +21,7 @@ from typing import Awaitable, Callable
 import numpy as np
 
 from lyricalign.acoustic.adaptation import AdaptationOptions
+from lyricalign.acoustic.checkpoint import load_cached_checkpoint
 from lyricalign.acoustic.scorer import MeanTransform, SenoneScorer, SenoneSelection
 from lyricalign.engines.hmm import HMMEngine, HMMOptions
 from lyricalign.errors import LyricalignError
@@ -84,7 +85,7 @@ class HMMPath:
     def __init__(self, checkpoint_folder: Path, workers: int, queue: int, retry_after_s: int, threads: int = 0,
                  batch: BatchRunner | None = None) -> None:
         self.folder = Path(checkpoint_folder)
-        self.scorer = SenoneScorer(self.folder / "scorer.onnx", threads=threads or None)
+        self.scorer = SenoneScorer.for_checkpoint(load_cached_checkpoint(self.folder), threads=threads or None)
         self._admission = Admission(queue, retry_after_s)
         self._batch = batch
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -32,7 +32,7 @@ def test_checkpoint_describes_the_model(checkpoint, acoustic_checkpoint):
     assert info.name == "lyricalign-acoustic" and len(info.version) == 12
     assert info.n_senones == 5126 and len(info.phones) == 42 and "SIL" in info.phones
     assert checkpoint.n_codebooks == 42 and checkpoint.frontend.remove_noise
-    scorer = SenoneScorer(checkpoint.scorer_path)
+    scorer = SenoneScorer.for_checkpoint(checkpoint)
     assert scorer.metadata["lyricalign.model_id"] == "lyricalign-acoustic"
     assert scorer.metadata["lyricalign.n_senones"] == "5126"
     assert scorer.metadata["lyricalign.svspec"] == "0-12/13-25/26-38"
@@ -55,13 +55,23 @@ def test_onnx_scores_equal_the_numpy_reference(checkpoint):
     assert sorted(selection.senones) == sorted(senones) and selection.counts.sum() == 300
     books = checkpoint.definition.senone_codebook[selection.senones]
     assert np.all(np.diff(books) >= 0)  # grouped by codebook
-    scorer = SenoneScorer(checkpoint.scorer_path)
+    scorer = SenoneScorer.for_checkpoint(checkpoint)
     for transform in (MeanTransform.identity(42, 39),
                       MeanTransform(rng.uniform(0.8, 1.2, (42, 39)).astype(np.float32),
                                     rng.normal(0, 0.5, (42, 39)).astype(np.float32))):
         expected = reference_scores(features, g.means, g.variances, g.log_weights,
                                     checkpoint.definition.senone_codebook, selection.senones, transform)
         np.testing.assert_allclose(scorer(features, selection, transform), expected, atol=1e-3, rtol=1e-5)
+
+
+def test_a_scorer_without_the_gaussians_scores_the_identity_only(checkpoint):
+    scorer = SenoneScorer(checkpoint.scorer_path)
+    selection = SenoneSelection.of(np.arange(10), checkpoint.definition.senone_codebook, 42)
+    frames = np.zeros((3, 39), np.float32)
+    assert scorer(frames, selection, MeanTransform.identity(42, 39)).shape == (3, 10)
+    shifted = MeanTransform(np.ones((42, 39), np.float32), np.full((42, 39), 0.5, np.float32))
+    with pytest.raises(ValueError, match="identity transform only"):
+        scorer(frames, selection, shifted)
 
 
 def test_selection_maps_senones_to_columns(checkpoint):
@@ -76,7 +86,7 @@ def test_graph_uses_word_position_triphones_and_optional_silences(checkpoint):
     d = checkpoint.definition
     prons = [[("HH", "AH", "L", "OW"), ("HH", "EH", "L", "OW")], [("W", "ER", "L", "D")]]
     graph = build_word_graph(prons, [0, 1], d, checkpoint.log_transitions)
-    n_phones = 4 + 4 + 4 + 3  # two variants, one word, four silences (edges + between + after)
+    n_phones = 4 + 4 + 4 + 3  # two variants, one word, three silences (before, between, after)
     assert graph.hmm.n_states == 3 * n_phones
     assert list(graph.tokens) == [0, 1] and set(graph.slot) == {-1, 0, 1}
     # the last phone of "hello" (variant 1) sees "W" of the next word as its right context
@@ -87,6 +97,9 @@ def test_graph_uses_word_position_triphones_and_optional_silences(checkpoint):
     no_context = build_word_graph(prons, [0, 1], d, checkpoint.log_transitions, GraphOptions(cross_word_context=False))
     ow = np.flatnonzero((no_context.slot == 0) & (no_context.phone == d.phone_id("OW")))[:3]
     np.testing.assert_array_equal(no_context.senone[ow], d.senone_sequences[d.triphone("OW", "L", "SIL", "e")])
+    noisy = build_word_graph(prons, [0, 1], d, checkpoint.log_transitions, GraphOptions(fillers=("+NSN+",)))
+    assert noisy.hmm.n_states == graph.hmm.n_states + 3 * 3  # a noise filler beside each of the three pauses
+    assert np.count_nonzero(noisy.phone == d.phone_id("+NSN+")) == 9
 
 
 def test_graph_input_checks(checkpoint):
@@ -155,6 +168,34 @@ def test_mllr_estimate_recovers_a_known_diagonal_transform(checkpoint):
     assert np.median(transform.scale[vowels]) == pytest.approx(truth_a[0], abs=0.03)
 
 
+def _statistics_reference(features, senones, senone_codebook, means, variances, log_weights):
+    """The statistics' definition in plain numpy: Gaussian posteriors within each frame's senone."""
+    x = features.reshape(len(features), 3, 1, 13).astype(np.float64)
+    books = senone_codebook[senones]
+    mu, var = means[books].astype(np.float64), variances[books].astype(np.float64)  # (T, K, G, d)
+    ll = -0.5 * np.sum(np.log(var) + (x - mu) ** 2 / var, axis=-1) + log_weights[senones]
+    post = np.exp(ll - ll.max(axis=-1, keepdims=True))
+    post /= post.sum(axis=-1, keepdims=True)  # (T, K, G)
+    count = np.zeros(means.shape[:3])
+    total = np.zeros(means.shape)
+    np.add.at(count, books, post)
+    np.add.at(total, books, post[..., None] * x)
+    return count, total
+
+
+def test_statistics_kernel_equals_the_numpy_definition(checkpoint):
+    rng = np.random.default_rng(7)
+    g, d = checkpoint.gaussians, checkpoint.definition
+    senones = rng.integers(0, d.n_senones, 300)
+    classes = codebook_classes(d.phones)
+    features = _sample_frames(rng, g, senones, MeanTransform.identity(42, 39), classes, d.senone_codebook)
+    stats = accumulate(features, senones, d.senone_codebook, g.means, g.variances, g.log_weights)
+    count, total = _statistics_reference(features, senones, d.senone_codebook, g.means, g.variances, g.log_weights)
+    assert stats.count.sum() == pytest.approx(300 * 3)
+    np.testing.assert_allclose(stats.count, count, atol=1e-9)
+    np.testing.assert_allclose(stats.total, total, rtol=1e-9, atol=1e-8)
+
+
 def test_adaptation_options_are_validated():
     for bad in (dict(iterations=-1), dict(iterations=1.5), dict(iterations=True), dict(classes=("vowels",)),
                 dict(classes=()), dict(min_frames=0)):
@@ -183,6 +224,21 @@ def test_engine_aligns_a_synthetic_song(synthetic):
     assert not any(w.interpolated for w in result.words)
     assert all(0.0 < w.confidence <= 1.0 for w in result.words)
     assert result.extras["states"] > 3 * 3 * 13 and result.extras["adaptation"]["iterations"] == 0
+
+
+def test_engine_reports_progress_to_the_callers_context(synthetic):
+    from lyricalign.engines.hmm import PROGRESS_STAGE
+    from lyricalign.progress import progress_callback
+
+    engine = HMMEngine()
+    seen: list[tuple[str, float]] = []
+    engine.align(synthetic.audio[:16000], parse_lyrics("hello", "en"))  # no callback installed: nothing seen
+    with progress_callback(lambda stage, fraction: seen.append((stage, fraction))):
+        engine.align(synthetic.audio, parse_lyrics(synthetic.lyrics_text, "en"))
+    assert {stage for stage, _ in seen} == {PROGRESS_STAGE}
+    fractions = [f for _, f in seen]
+    assert fractions[0] == pytest.approx(0.05) and fractions[-1] == 1.0 and fractions == sorted(fractions)
+    assert len(fractions) >= 4  # the first pass and the adapted pass each report per chunk
 
 
 def test_adaptation_never_lowers_the_path_score(synthetic):
@@ -241,5 +297,17 @@ def test_path_log_likelihoods_equal_the_reference_on_the_path(checkpoint):
                               rng.normal(0, 0.3, (42, 39)).astype(np.float32))
     expected = np.array([reference_scores(features[t:t + 1], g.means, g.variances, g.log_weights, codebook,
                                           path[t:t + 1], transform)[0, 0] for t in range(0, 700, 50)])
-    got = path_log_likelihoods(features, path, codebook, g.means, g.variances, g.log_weights, transform, block=64)
+    got = path_log_likelihoods(features, path, codebook, g.means, g.variances, g.log_weights, transform)
     np.testing.assert_allclose(got[::50], expected, rtol=1e-6, atol=1e-3)
+
+
+def test_vocables_get_their_sung_readings_in_every_language():
+    from lyricalign.align.pronounce import pronunciations, vocable_readings
+
+    assert vocable_readings("Oooh") == (("UW",), ("OW",)) and vocable_readings("oh")[0] == ("OW",)
+    assert vocable_readings("mmmm") == (("M",),) and vocable_readings("fantasma") == ()
+    for language in ("es", "de", "en"):
+        lyrics = parse_lyrics("ooh mmm yeah", language)
+        prons = pronunciations(lyrics, {})
+        assert prons[0][0] == ("UW",) and prons[1] == [("M",)], (language, prons)  # not spelled letters
+        assert prons[2][0] == ("Y", "EH")

@@ -106,7 +106,7 @@ def test_score_items_equal_one_call_per_item(acoustic_checkpoint: Path) -> None:
     from service.acoustic_path import ScoreItem, score_items
 
     checkpoint = load_checkpoint(acoustic_checkpoint)
-    scorer = SenoneScorer(checkpoint.scorer_path)
+    scorer = SenoneScorer.for_checkpoint(checkpoint)
     codebook = checkpoint.definition.senone_codebook
     rng = np.random.default_rng(2)
     identity = MeanTransform.identity(42, 39)

@@ -235,3 +235,11 @@ def test_read_real_dictionary():
     assert words["read"] == [("R", "EH", "D"), ("R", "IY", "D")]
     phones = set(read_model().definition.phones)
     assert all(set(p) <= phones for prons in words.values() for p in prons)
+
+
+def test_compiled_checksum_equals_the_python_definition():
+    from lyricalign.acoustic.s3_checksum import checksum, checksum_reference
+
+    words = np.random.default_rng(3).integers(-2**31, 2**31, 10_001, dtype=np.int64).astype(np.int32)
+    assert checksum(words) == checksum_reference(words)
+    assert checksum(words[:0]) == 0

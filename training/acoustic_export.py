@@ -24,14 +24,16 @@ from pathlib import Path
 import numpy as np
 
 from lyricalign.acoustic import checkpoint as ckpt
-from lyricalign.acoustic.scorer import INPUTS, OUTPUT, MeanTransform, SenoneScorer, SenoneSelection, reference_scores
+from lyricalign.acoustic.checkpoint import Gaussians
+from lyricalign.acoustic.scorer import (INPUTS, OUTPUT, MeanTransform, SenoneScorer, SenoneSelection, quadratic_form,
+                                       reference_scores)
 from lyricalign.acoustic.sphinx_files import SphinxModel, default_dictionary, default_model_folder, read_model
 from lyricalign.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
 OPSET = 17
-GRAPH_REVISION = 3  # bump when build_scorer_graph changes what it computes or how
+GRAPH_REVISION = 4  # bump when build_scorer_graph changes what it computes or how
 PARITY_FRAMES = 64
 PARITY_TOLERANCE = 1e-3  # nats; float32 matrix products against the float64 reference
 
@@ -55,8 +57,6 @@ def build_scorer_graph(model: SphinxModel):
 
     book = model.codebooks
     n_books, n_streams, n_dens, dim = book.means.shape
-    means = book.means.astype(np.float64)
-    ivar = 1.0 / book.variances.astype(np.float64)
     nodes, inits = [], []
 
     def const(name: str, value: np.ndarray) -> str:
@@ -67,54 +67,49 @@ def build_scorer_graph(model: SphinxModel):
         nodes.append(helper.make_node(op, inputs, [output], **attrs))
         return output
 
+    # The Gaussians as weights of [x^2, x, 1]: an input whose default (an initializer of the same
+    # name) is the pretrained model; an adapted model passes its own, computed once per call.
     # Codebook-major layout (C, K, ...): each codebook's densities are one contiguous block, so the
     # per-codebook mixture products below read slices instead of gathering strided copies.
-    # Gaussian log-densities: [x^2, x, 1] (K, N, 2d+1) @ [A; B; c] (C, K, 2d+1, G) -> (C, K, N, G).
-    a = (-0.5 * ivar).transpose(0, 1, 3, 2)  # (C, K, d, G)
-    logdet = (-0.5 * np.log(2 * np.pi / ivar).sum(-1))[:, :, None, :]  # (C, K, 1, G)
-    const("means", means.astype(np.float32))  # (C, K, G, d)
-    const("ivar", ivar.astype(np.float32))
-    const("A", a.astype(np.float32))
-    const("logdet", logdet.astype(np.float32))
-    const("shape_cd", np.array([n_books, n_streams, 1, dim], np.int64))
+    const("gaussians", quadratic_form(book.means, book.variances))  # (C, K, 2d+1, G)
     const("shape_nkd", np.array([-1, n_streams, dim], np.int64))
     const("shape_rows", np.array([-1, n_dens], np.int64))
-    scale = node("Reshape", ["mean_scale", "shape_cd"], "scale4")
-    bias = node("Reshape", ["mean_bias", "shape_cd"], "bias4")
-    mu = node("Add", [node("Mul", ["means", scale], "mu_scaled"), bias], "mu")  # (C, K, G, d)
-    mu_ivar = node("Mul", [mu, "ivar"], "mu_ivar")
-    b = node("Transpose", [mu_ivar], "B", perm=[0, 1, 3, 2])  # (C, K, d, G)
-    c_sum = node("ReduceSum", [node("Mul", [mu_ivar, mu], "mu2_ivar"), const("axis_last", np.array([3], np.int64))],
-                 "mu2_sum", keepdims=1)  # (C, K, G, 1)
-    c = node("Add", [node("Mul", [node("Transpose", [c_sum], "c_t", perm=[0, 1, 3, 2]),
-                                  const("minus_half", np.array(-0.5, np.float32))], "c_h"), "logdet"], "c")
-    weights_aug = node("Concat", ["A", b, c], "W_aug", axis=2)  # (C, K, 2d+1, G)
     x = node("Transpose", [node("Reshape", ["features", "shape_nkd"], "x_nkd")], "x", perm=[1, 0, 2])  # (K, N, d)
     x_one = node("Pad", [x, const("pad_one", np.array([0, 0, 0, 0, 0, 1], np.int64)),
                          const("one", np.array(1.0, np.float32))], "x_one", mode="constant")
     x_aug = node("Concat", [node("Mul", [x, x], "x2"), x_one], "x_aug", axis=2)  # (K, N, 2d+1)
-    ll = node("MatMul", [x_aug, weights_aug], "ll")  # (C, K, N, G)
-    peak = node("ReduceMax", [ll], "peak", axes=[3], keepdims=1)  # (C, K, N, 1)
+    # Only the U codebooks with selected senones are evaluated (a song's phones use about two thirds
+    # of them); ``position`` maps each codebook to its row among them (any row when it has no senones:
+    # its mixture product below is then (N, 0)).
+    has_senones = node("Greater", ["counts", const("zero_i64", np.array(0, np.int64))], "has_senones")
+    used = node("Squeeze", [node("NonZero", [has_senones], "used_2d"), const("axis_0", np.array([0], np.int64))],
+                "used")  # (U,)
+    position = node("Sub", [node("CumSum", [node("Cast", [has_senones], "has_i64", to=TensorProto.INT64),
+                                            const("cum_axis", np.array(0, np.int64))], "cum"),
+                            const("one_i64", np.array(1, np.int64))], "position")  # (C,)
+    ll = node("MatMul", [x_aug, node("Gather", ["gaussians", used], "W_used", axis=0)], "ll")  # (U, K, N, G)
+    peak = node("ReduceMax", [ll], "peak", axes=[3], keepdims=1)  # (U, K, N, 1)
     # Rows of G: ONNX Runtime broadcasts (rows, G) - (rows, 1) far faster than the 4-d form. Denormals
     # (exp below -87) are flushed to zero by the session (scorer.py), so no floor is needed here.
     shape = node("Shape", [ll], "ll_shape")
     centered = node("Sub", [node("Reshape", [ll, "shape_rows"], "ll_rows"),
                             node("Reshape", [peak, const("shape_col", np.array([-1, 1], np.int64))], "peak_rows")],
                     "centered_rows")
-    dens = node("Reshape", [node("Exp", [centered], "dens_rows"), shape], "dens")  # (C, K, N, G)
-    peak_sum = node("ReduceSum", [peak, const("axis_k", np.array([1], np.int64))], "peak_sum", keepdims=0)  # (C, N, 1)
+    dens = node("Reshape", [node("Exp", [centered], "dens_rows"), shape], "dens")  # (U, K, N, G)
+    peak_sum = node("ReduceSum", [peak, const("axis_k", np.array([1], np.int64))], "peak_sum", keepdims=0)  # (U, N, 1)
     # Mixture sums per codebook: (K, N, G) @ (K, G, S_c) -> product over the streams -> log -> + peaks.
     # Each stream's sum is >= its largest weight (>= e^-26.1 after sendump's quantisation), so the
     # product of three stays above float32's smallest normal number.
-    const("weights", np.exp(model.weights.log_weights.astype(np.float64)).astype(np.float32))  # (S, K, G)
+    weights = np.exp(model.weights.log_weights.astype(np.float64)).astype(np.float32)  # (S, K, G)
+    const("weights", weights.transpose(1, 2, 0))  # (K, G, S): a codebook's columns gathered, no transpose
     groups = [f"senones_{i}" for i in range(n_books)]
     nodes.append(helper.make_node("Split", ["senones", "counts"], groups, axis=0))
     const("tiny", np.array(1e-37, np.float32))
     parts = []
     for i, group in enumerate(groups):
-        idx = const(f"book_{i}", np.array(i, np.int64))
+        idx = node("Gather", [position, const(f"book_{i}", np.array(i, np.int64))], f"row_{i}", axis=0)
         d_i = node("Gather", [dens, idx], f"dens_{i}", axis=0)  # (K, N, G)
-        w_i = node("Transpose", [node("Gather", ["weights", group], f"w_{i}", axis=0)], f"wt_{i}", perm=[1, 2, 0])
+        w_i = node("Gather", ["weights", group], f"w_{i}", axis=2)  # (K, G, S_c)
         p_i = node("ReduceProd", [node("MatMul", [d_i, w_i], f"p_{i}")], f"pp_{i}", axes=[0], keepdims=0)  # (N, S_c)
         logp = node("Log", [node("Max", [p_i, "tiny"], f"pm_{i}")], f"lp_{i}")
         parts.append(node("Add", [logp, node("Gather", [peak_sum, idx], f"pk_{i}", axis=0)], f"s_{i}"))
@@ -123,8 +118,7 @@ def build_scorer_graph(model: SphinxModel):
         helper.make_tensor_value_info("features", TensorProto.FLOAT, ["frames", n_streams * dim]),
         helper.make_tensor_value_info("senones", TensorProto.INT64, ["selected"]),
         helper.make_tensor_value_info("counts", TensorProto.INT64, [n_books]),
-        helper.make_tensor_value_info("mean_scale", TensorProto.FLOAT, [n_books, n_streams * dim]),
-        helper.make_tensor_value_info("mean_bias", TensorProto.FLOAT, [n_books, n_streams * dim]),
+        helper.make_tensor_value_info("gaussians", TensorProto.FLOAT, [n_books, n_streams, 2 * dim + 1, n_dens]),
     ]
     assert tuple(i.name for i in inputs) == INPUTS
     outputs = [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["frames", "selected"])]
@@ -179,7 +173,8 @@ def parity_check(scorer_path: Path, model: SphinxModel, seed: int = 0) -> float:
     selection = SenoneSelection.of(senones, model.definition.senone_codebook, n_books)
     transform = MeanTransform(scale=rng.uniform(0.9, 1.1, (n_books, n_streams * dim)).astype(np.float32),
                               bias=rng.normal(0, 0.2, (n_books, n_streams * dim)).astype(np.float32))
-    onnx_scores = SenoneScorer(scorer_path)(features, selection, transform)
+    gaussians = Gaussians(book.means, book.variances, model.weights.log_weights)
+    onnx_scores = SenoneScorer(scorer_path, gaussians=gaussians)(features, selection, transform)
     expected = reference_scores(features, book.means, book.variances, model.weights.log_weights,
                                 model.definition.senone_codebook, selection.senones, transform)
     diff = float(np.max(np.abs(onnx_scores - expected)))

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .scorer import MeanTransform
+from .path_kernel import path_mixtures
+from .scorer import MeanTransform, transformed_means
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..align.hmm_graph import WordGraph
@@ -33,7 +34,6 @@ logger = logging.getLogger(__name__)
 VOWELS = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split())
 SILENCE = "SIL"
 CLASS_NAMES = ("vowel", "other", "silence")
-STATS_BLOCK_FRAMES = 256  # frames per block of the statistics: (B, 3, 128, 13) float64 temporaries, ~10 MB each
 RIDGE = 1e-3  # pull toward the identity, relative to each system's diagonal: keeps sparse classes sane
 
 
@@ -72,9 +72,14 @@ class Adapted:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def codebook_classes(phones: tuple[str, ...]) -> np.ndarray:
-    """``(C,)`` regression class (index into :data:`CLASS_NAMES`) of each codebook (= CI phone)."""
-    return np.array([0 if p in VOWELS else 2 if p == SILENCE else 1 for p in phones], dtype=np.int64)
+def codebook_classes(phones: tuple[str, ...], filler: tuple[bool, ...] | None = None) -> np.ndarray:
+    """``(C,)`` regression class (index into :data:`CLASS_NAMES`) of each codebook (= CI phone).
+
+    The silence class is the model's fillers (mdef's filler flags: SIL and the noise models), or SIL
+    alone when the flags are not given.
+    """
+    filler = filler if filler is not None else tuple(p == SILENCE for p in phones)
+    return np.array([2 if f else 0 if p in VOWELS else 1 for p, f in zip(phones, filler)], dtype=np.int64)
 
 
 def accumulate(features: np.ndarray, senones: np.ndarray, senone_codebook: np.ndarray, means: np.ndarray,
@@ -83,25 +88,9 @@ def accumulate(features: np.ndarray, senones: np.ndarray, senone_codebook: np.nd
 
     Posteriors within the senone's mixture use the current (transformed) means.
     """
-    n_books, n_streams, n_dens, dim = means.shape
-    adapted = means if transform is None else (
-        means * transform.scale.reshape(n_books, n_streams, 1, dim) + transform.bias.reshape(n_books, n_streams, 1, dim))
-    count = np.zeros((n_books, n_streams, n_dens))
-    total = np.zeros((n_books, n_streams, n_dens, dim))
-    x_all = features.reshape(len(features), n_streams, dim).astype(np.float64)
-    books_all = senone_codebook[senones]
-    for start in range(0, len(features), STATS_BLOCK_FRAMES):
-        x, books = x_all[start : start + STATS_BLOCK_FRAMES], books_all[start : start + STATS_BLOCK_FRAMES]
-        sen = senones[start : start + STATS_BLOCK_FRAMES]
-        mu, var = adapted[books], variances[books].astype(np.float64)  # (B, K, G, d)
-        ll = -0.5 * np.sum(np.log(var) + (x[:, :, None, :] - mu) ** 2 / var, axis=-1) + log_weights[sen]
-        post = np.exp(ll - ll.max(axis=-1, keepdims=True))
-        post /= post.sum(axis=-1, keepdims=True)  # (B, K, G)
-        for book in np.unique(books):
-            rows = books == book
-            count[book] += post[rows].sum(axis=0)
-            total[book] += np.einsum("bkg,bkd->kgd", post[rows], x[rows])
-    return Statistics(count=count, total=total)
+    mixtures = path_mixtures(features, senones, senone_codebook, transformed_means(means, transform), variances,
+                             log_weights, statistics=True)
+    return Statistics(count=mixtures.count, total=mixtures.total)
 
 
 def estimate(stats: Statistics, means: np.ndarray, variances: np.ndarray, classes: np.ndarray,
@@ -158,7 +147,7 @@ def adapt(first_pass: Any, graph: "WordGraph", features: np.ndarray, checkpoint:
     if options.iterations == 0:
         return done
     gaussians = checkpoint.gaussians
-    classes = codebook_classes(checkpoint.definition.phones)
+    classes = codebook_classes(checkpoint.definition.phones, tuple(checkpoint.definition.filler))
     current, transform = first_pass, identity
     for iteration in range(options.iterations):
         stats = accumulate(features, graph.senone[current.result.states], checkpoint.definition.senone_codebook,

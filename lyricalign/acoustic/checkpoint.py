@@ -20,7 +20,7 @@ import logging
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Collection
 
@@ -109,6 +109,8 @@ class AcousticCheckpoint:
 
     def pronunciations_of(self, words: Collection[str]) -> dict[str, list[tuple[str, ...]]]:
         """The dictionary's entries for ``words`` (read per song: the whole dictionary is ~70 MB in memory)."""
+        if not words:  # e.g. a song in another language: its pronunciations all come from espeak-ng
+            return {}
         return read_dictionary(self.folder / DICTIONARY_FILE, words)
 
     @property
@@ -152,6 +154,16 @@ def load_checkpoint(folder: str | Path) -> AcousticCheckpoint:
         log_transitions=read_transitions(folder / "transition_matrices"), frontend=frontend,
         noise_words=read_noise_dictionary(folder / "noisedict", definition),
     )
+
+
+@lru_cache(maxsize=4)
+def _load_cached(folder: str) -> AcousticCheckpoint:
+    return load_checkpoint(folder)
+
+
+def load_cached_checkpoint(folder: str | Path) -> AcousticCheckpoint:
+    """:func:`load_checkpoint`, once per folder and process (engines and the service share it)."""
+    return _load_cached(str(Path(folder).resolve()))
 
 
 def acoustic_dir() -> Path:

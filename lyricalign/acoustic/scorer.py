@@ -12,8 +12,10 @@ one matrix product ``E_c (N, 128) @ W_c (128, S_c)`` with no ragged gather. Fram
 blocks of :data:`BLOCK_FRAMES` so memory stays bounded whatever the song's length.
 
 Graph contract (inputs -> output), names in :data:`INPUTS` / :data:`OUTPUT`:
-``features (N, D) float32, senones (S,) int64, counts (C,) int64, mean_scale (C, D) float32,
-mean_bias (C, D) float32 -> scores (N, S) float32``.
+``features (N, D) float32, senones (S,) int64, counts (C,) int64[, gaussians (C, K, 2d+1, G)
+float32] -> scores (N, S) float32``. ``gaussians`` (:func:`quadratic_form`) defaults to the
+pretrained model (an initializer of the same name); an adapted model's is computed once per call
+here, not once per block inside the graph (a third of the graph's time when it was).
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ModelError
+from .checkpoint import AcousticCheckpoint, Gaussians
 
 logger = logging.getLogger(__name__)
 
-INPUTS = ("features", "senones", "counts", "mean_scale", "mean_bias")
+INPUTS = ("features", "senones", "counts", "gaussians")
 OUTPUT = "scores"
-BLOCK_FRAMES = 64  # frames per ONNX call: fastest measured (benchmarks/bench_scorer.py) and ~1 MB per intermediate
+BLOCK_FRAMES = 256  # frames per ONNX call: fastest measured (benchmarks/bench_scorer.py), ~11 MB per intermediate
 THREADS_ENV = "LYRICALIGN_INTRA_OP_THREADS"
 
 
@@ -82,6 +85,10 @@ class MeanTransform:
     def identity(cls, n_codebooks: int, dim: int) -> "MeanTransform":
         return cls(np.ones((n_codebooks, dim), np.float32), np.zeros((n_codebooks, dim), np.float32))
 
+    @property
+    def is_identity(self) -> bool:
+        return bool(np.all(self.scale == 1) and np.all(self.bias == 0))
+
     def __post_init__(self) -> None:
         if self.scale.shape != self.bias.shape or self.scale.ndim != 2:
             raise ValueError(f"scale and bias must both be (C, D), got {self.scale.shape} and {self.bias.shape}")
@@ -102,7 +109,10 @@ class SenoneScorer:
     cores far worse than independent blocks do (docs/benchmarks.md).
     """
 
-    def __init__(self, path: str | Path, threads: int | None = None, providers: tuple[str, ...] | None = None) -> None:
+    def __init__(self, path: str | Path, threads: int | None = None, providers: tuple[str, ...] | None = None,
+                 gaussians: "Gaussians | Callable[[], Gaussians] | None" = None) -> None:
+        """``gaussians`` (or a function loading them on first use): the model's means and variances,
+        needed only to score under a mean transform other than the identity."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -110,19 +120,42 @@ class SenoneScorer:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.add_session_config_entry("session.set_denormal_as_zero", "1")  # denormals slow MatMul ~5x
-        options.enable_cpu_mem_arena = False  # the arena keeps every block's peak; songs need bounded memory
+        # The arena (on) keeps one block's intermediates for the next: every block has the same size, so
+        # memory stays bounded by the block, and without it each call's ~11 MB buffers are fresh pages
+        # (measured: 2 s of page faults per song and a larger, fragmented heap).
+        # ORT warns on every load that an overridable initializer ("gaussians", by design) is not
+        # constant-folded; warnings would break the CLI's clean stderr. Errors still surface.
+        options.log_severity_level = 3
         available = ort.get_available_providers()
         chosen = [p for p in (providers or ("CPUExecutionProvider",)) if p in available] or ["CPUExecutionProvider"]
         try:
             self._session = ort.InferenceSession(str(path), options, providers=chosen)
         except Exception as e:  # onnxruntime raises its own exception types for unreadable graphs
             raise ModelError(f"{path}: cannot load the senone scorer: {e}") from e
-        names = tuple(i.name for i in self._session.get_inputs())
+        names = tuple(i.name for i in [*self._session.get_inputs(), *self._session.get_overridable_initializers()])
         if set(names) != set(INPUTS) or [o.name for o in self._session.get_outputs()] != [OUTPUT]:
             raise ModelError(f"{path}: not a lyricalign senone scorer (inputs {names})")
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
         self.threads = threads or int(os.environ.get(THREADS_ENV, "0") or 0) or os.cpu_count() or 1
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="scorer") if self.threads > 1 else None
+        self._gaussians = gaussians
+        self._forms: dict[bytes, np.ndarray] = {}  # the last transform's quadratic form (one pass: many calls)
+
+    @classmethod
+    def for_checkpoint(cls, checkpoint: "AcousticCheckpoint", threads: int | None = None,
+                       providers: tuple[str, ...] | None = None) -> "SenoneScorer":
+        """The checkpoint's scorer, able to score adapted means (its Gaussians load on first need)."""
+        return cls(checkpoint.scorer_path, threads, providers, gaussians=lambda: checkpoint.gaussians)
+
+    def _quadratic_form(self, transform: MeanTransform) -> np.ndarray:
+        key = transform.scale.tobytes() + transform.bias.tobytes()
+        if key not in self._forms:
+            if self._gaussians is None:
+                raise ValueError("this scorer was made without the model's Gaussians: it scores the identity "
+                                 "transform only")
+            gaussians = self._gaussians if isinstance(self._gaussians, Gaussians) else self._gaussians()
+            self._forms = {key: quadratic_form(gaussians.means, gaussians.variances, transform)}
+        return self._forms[key]
 
     def __call__(self, features: np.ndarray, selection: SenoneSelection, transform: MeanTransform) -> np.ndarray:
         """Scores ``(N, S)`` float32 of ``features`` ``(N, D)`` for the selected senones, block by block."""
@@ -130,8 +163,9 @@ class SenoneScorer:
         if features.ndim != 2 or features.shape[1] != transform.scale.shape[1]:
             raise ValueError(f"features must be (N, {transform.scale.shape[1]}), got {features.shape}")
         out = np.empty((len(features), len(selection.senones)), dtype=np.float32)
-        fixed = {"senones": selection.senones, "counts": selection.counts,
-                 "mean_scale": transform.scale.astype(np.float32), "mean_bias": transform.bias.astype(np.float32)}
+        fixed = {"senones": selection.senones, "counts": selection.counts}
+        if not transform.is_identity:
+            fixed["gaussians"] = self._quadratic_form(transform)
 
         def run(start: int) -> None:
             block = features[start : start + BLOCK_FRAMES]
@@ -144,6 +178,21 @@ class SenoneScorer:
         else:
             list(self._pool.map(run, starts))
         return out
+
+
+def quadratic_form(means: np.ndarray, variances: np.ndarray, transform: MeanTransform | None = None) -> np.ndarray:
+    """``(C, K, 2d+1, G)`` float32: each Gaussian's log-density as the weights of ``[x^2, x, 1]``.
+
+    ``log N(x; mu, var) = sum_j -x_j^2 / (2 var_j) + x_j mu_j / var_j - (mu_j^2 / var_j + log(2 pi var_j)) / 2``,
+    so one matrix product of the augmented frames gives every Gaussian's log-density. ``means`` and
+    ``variances`` are ``(C, K, G, d)``; ``transform`` moves the means first.
+    """
+    mu = transformed_means(means.astype(np.float64), transform)
+    var = variances.astype(np.float64)
+    precision = 1.0 / var
+    constant = -0.5 * np.sum(mu * mu * precision + np.log(2 * np.pi * var), axis=-1, keepdims=True)  # (C, K, G, 1)
+    form = np.concatenate([-0.5 * precision, mu * precision, constant], axis=-1)  # (C, K, G, 2d+1)
+    return np.ascontiguousarray(form.transpose(0, 1, 3, 2), dtype=np.float32)
 
 
 def reference_scores(
@@ -161,9 +210,7 @@ def reference_scores(
         features: ``(N, K * d)``; means, variances: ``(C, K, G, d)``; log_weights: ``(n_senones, K, G)``.
     """
     n_books, n_streams, _, dim = means.shape
-    if transform is not None:
-        means = means * transform.scale.reshape(n_books, n_streams, 1, dim) + transform.bias.reshape(
-            n_books, n_streams, 1, dim)
+    means = transformed_means(means, transform)
     x = features.astype(np.float64).reshape(len(features), n_streams, 1, 1, dim)  # (N, K, 1, 1, d)
     diff = x - np.swapaxes(means, 0, 1)[None]  # (N, K, C, G, d)
     var = np.swapaxes(variances, 0, 1)[None].astype(np.float64)
@@ -176,27 +223,24 @@ def reference_scores(
     return out
 
 
+def transformed_means(means: np.ndarray, transform: MeanTransform | None) -> np.ndarray:
+    """``(C, K, G, d)`` means after ``transform`` (whose ``(C, K * d)`` rows are per codebook)."""
+    if transform is None:
+        return means
+    n_books, n_streams, _, dim = means.shape
+    return means * transform.scale.reshape(n_books, n_streams, 1, dim) + transform.bias.reshape(
+        n_books, n_streams, 1, dim)
+
+
 def path_log_likelihoods(features: np.ndarray, senones: np.ndarray, senone_codebook: np.ndarray, means: np.ndarray,
-                         variances: np.ndarray, log_weights: np.ndarray, transform: MeanTransform | None = None,
-                         block: int = 512) -> np.ndarray:
+                         variances: np.ndarray, log_weights: np.ndarray,
+                         transform: MeanTransform | None = None) -> np.ndarray:
     """``(T,)`` log-likelihood of frame ``t`` under senone ``senones[t]`` (one senone per frame: a state path).
 
-    The scorer's definition (:func:`reference_scores`) for one column per frame, in blocks: what the
-    confidences need after the search, without keeping a ``(T, S)`` score matrix for the whole song.
+    The scorer's definition (:func:`reference_scores`) for one column per frame: what the confidences
+    need after the search, without keeping a ``(T, S)`` score matrix for the whole song.
     """
-    n_books, n_streams, _, dim = means.shape
-    if transform is not None:
-        means = means * transform.scale.reshape(n_books, n_streams, 1, dim) + transform.bias.reshape(
-            n_books, n_streams, 1, dim)
-    log_norm = -0.5 * np.log(2 * np.pi * variances).sum(axis=-1)  # (C, K, G)
-    precision = 1.0 / variances
-    out = np.empty(len(features), dtype=np.float64)
-    x_all = features.reshape(len(features), n_streams, 1, dim)
-    for start in range(0, len(features), block):
-        sen = senones[start : start + block]
-        books = senone_codebook[sen]
-        diff = x_all[start : start + block] - means[books]  # (B, K, G, d)
-        terms = log_norm[books] - 0.5 * np.einsum("bkgd,bkgd->bkg", diff * diff, precision[books]) + log_weights[sen]
-        peak = terms.max(axis=-1, keepdims=True)
-        out[start : start + block] = (np.log(np.exp(terms - peak).sum(axis=-1)) + peak[..., 0]).sum(axis=-1)
-    return out
+    from .path_kernel import path_mixtures
+
+    return path_mixtures(features, senones, senone_codebook, transformed_means(means, transform), variances,
+                         log_weights, statistics=False).log_likelihood

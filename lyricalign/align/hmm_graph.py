@@ -42,13 +42,16 @@ class GraphOptions:
     optional_silence: bool = True
     edge_silence: bool = True  # optional silence before the first and after the last word
     cross_word_context: bool = True  # False: SIL is the context at word boundaries
-    max_variants: int = 8  # pronunciations kept per word (word entries then have <= 9 incoming jumps)
+    max_variants: int = 8  # pronunciations kept per word (word entries then have <= 9 + fillers incoming jumps)
+    #: Noise fillers of the model (e.g. "+NSN+") allowed wherever an optional silence is, in parallel to it.
+    fillers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.silence_logp) or self.silence_logp > 0:
             raise ValueError(f"silence_logp must be a finite log-probability <= 0, got {self.silence_logp}")
-        if not 1 <= self.max_variants < MAX_JUMPS_PER_STATE:
-            raise ValueError(f"max_variants must be in [1, {MAX_JUMPS_PER_STATE - 1}], got {self.max_variants}")
+        if not 1 <= self.max_variants + len(self.fillers) < MAX_JUMPS_PER_STATE:
+            raise ValueError(f"max_variants + fillers must be in [1, {MAX_JUMPS_PER_STATE - 1}], got "
+                             f"{self.max_variants} + {len(self.fillers)}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,12 +124,14 @@ def build_word_graph(
         raise AlignmentError("every aligned word needs a non-empty pronunciation")
     b = _Builder(definition, log_transitions)
     initial: dict[int, float] = {}
-    silence = [(definition.ci_sseq[definition.phone_id(SILENCE)], definition.phone_id(SILENCE))]
+    gaps = [[(definition.ci_sseq[definition.phone_id(name)], definition.phone_id(name))]
+            for name in (SILENCE, *options.fillers)]  # each an alternative for a pause
     exits: list[tuple[int, float]] = []
     if options.edge_silence:
-        first, last, out = b.chain(silence, -1)
-        initial[first] = 0.0
-        exits = [(last, out)]
+        for gap in gaps:
+            first, last, out = b.chain(gap, -1)
+            initial[first] = 0.0
+            exits.append((last, out))
     for k, word in enumerate(variants):
         left = variants[k - 1][0][-1] if k and options.cross_word_context else SILENCE
         right = variants[k + 1][0][0] if k + 1 < len(variants) and options.cross_word_context else SILENCE
@@ -140,9 +145,11 @@ def build_word_graph(
         exits = ends
         is_last = k + 1 == len(variants)
         if options.edge_silence if is_last else options.optional_silence:
-            first, last, out = b.chain(silence, -1)
-            b.arcs += [(src, first, logp + options.silence_logp) for src, logp in ends]
-            exits = ends + [(last, out)]
+            exits = list(ends)
+            for gap in gaps:
+                first, last, out = b.chain(gap, -1)
+                b.arcs += [(src, first, logp + options.silence_logp) for src, logp in ends]
+                exits.append((last, out))
     return _finish(b, initial, exits, tokens, definition, extra_senones)
 
 

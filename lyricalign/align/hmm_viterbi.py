@@ -27,11 +27,7 @@ import numpy as np
 
 from ..errors import AlignmentError
 
-try:  # numba comes with librosa; the kernel falls back to a (slow) pure-Python loop without it.
-    from numba import njit
-except ImportError:  # pragma: no cover - exercised only without numba
-    def njit(*_args, **_kwargs):
-        return lambda f: f
+from ..jit import njit
 
 NEG_INF = -np.inf
 MAX_JUMPS_PER_STATE = 15  # a jump back-pointer is a nibble (0: no jump)

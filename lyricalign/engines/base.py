@@ -35,6 +35,10 @@ class Engine(ABC):
         """Identity of the model behind the engine, reported in every result."""
         return self.name
 
+    def warm_up(self) -> None:
+        """Do the one-off work of a first alignment now (compiled kernels, runtime sessions), e.g. in a
+        thread while the caller decodes the audio. Optional; the default does nothing."""
+
     def align(self, audio: np.ndarray, lyrics: Lyrics) -> AlignmentResult:
         """Align ``lyrics`` to ``audio`` (``(N,)`` float32 at 16 kHz)."""
         timings, extras = self.align_words_with_extras(audio, lyrics)

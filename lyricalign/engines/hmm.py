@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -30,13 +30,14 @@ import numpy as np
 
 from ..acoustic import frontend
 from ..acoustic.adaptation import AdaptationOptions, adapt
-from ..acoustic.checkpoint import AcousticCheckpoint, default_checkpoint_folder, load_checkpoint
-from ..acoustic.scorer import MeanTransform, ScoreFunction, SenoneScorer, path_log_likelihoods
+from ..acoustic.checkpoint import default_checkpoint_folder, load_cached_checkpoint
+from ..acoustic.scorer import MeanTransform, ScoreFunction, SenoneScorer, SenoneSelection, path_log_likelihoods
 from ..align.hmm_graph import GraphOptions, WordGraph, build_word_graph, word_spans
 from ..align.hmm_viterbi import ViterbiResult, ViterbiSearch
 from ..align.pronounce import pronunciations
 from ..errors import AlignmentError
 from ..phonetics import espeak_binary
+from ..progress import report_progress
 from ..text import Lyrics
 from ..timing import WordTiming
 from .base import Engine
@@ -48,6 +49,7 @@ SCORE_BLOCK_FRAMES = 4096  # frames per scoring request (41 s of audio)
 MIN_FRAMES_PER_PHONE = 3  # three emitting states, no skips
 #: Songs whose alignment quality (:func:`alignment_quality`) falls below this are flagged suspect.
 QUALITY_THRESHOLD = 0.5
+PROGRESS_STAGE = "scoring and search"  # one stage for the engine: fraction of the whole alignment done
 #: A progress callback: (stage name, fraction of the alignment done in [0, 1]).
 Progress = Callable[[str, float], None]
 
@@ -67,17 +69,12 @@ class HMMOptions:
             raise ValueError(f"acoustic_scale must be in (0, 10], got {self.acoustic_scale}")
 
 
-@lru_cache(maxsize=4)
-def _cached_checkpoint(folder: str) -> AcousticCheckpoint:
-    return load_checkpoint(folder)
-
-
 @dataclass
 class _Pass:
     """One scoring + search pass and where its time went."""
 
     result: ViterbiResult
-    free_loop: np.ndarray  # (T,) float32 best context-independent senone score of each frame (confidences)
+    free_loop: np.ndarray | None  # (T,) float32 best context-independent senone score of each frame, if scored
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -95,8 +92,8 @@ class HMMEngine(Engine):
         self.options = options
         espeak_binary()  # fail now, with the how-to, rather than on the first non-English word
         folder = Path(options.checkpoint) if options.checkpoint else default_checkpoint_folder()
-        self.checkpoint = _cached_checkpoint(str(folder.resolve()))
-        self._score = score_function or SenoneScorer(self.checkpoint.scorer_path)
+        self.checkpoint = load_cached_checkpoint(folder)
+        self._score = score_function or SenoneScorer.for_checkpoint(self.checkpoint)
         definition = self.checkpoint.definition
         self._ci_senones = np.arange(definition.n_ci_senones, dtype=np.int64)
 
@@ -104,30 +101,43 @@ class HMMEngine(Engine):
     def model_name(self) -> str:
         return self.checkpoint.info.tag
 
+    def warm_up(self) -> None:
+        """Align one word to a second of silence: loads the compiled kernels (~0.4 s of numba's own
+        start-up on the first call in a process) and runs every ONNX path once."""
+        from ..text import parse_lyrics
+
+        self.align_words_with_extras(np.zeros(self.checkpoint.frontend.sample_rate, np.float32),
+                                     parse_lyrics("a", "es"))  # not English: no dictionary scan
+
     def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> list[WordTiming | None]:
         return self.align_words_with_extras(audio, lyrics)[0]
 
     def align_words_with_extras(self, audio: np.ndarray, lyrics: Lyrics,
                                 progress: Progress | None = None) -> tuple[list[WordTiming | None], dict]:
         """Timings of ``lyrics.words`` in ``audio`` (``(N,)`` float32, 16 kHz) and the run's diagnostics."""
-        report = progress or (lambda stage, fraction: None)
+        report = progress or report_progress  # the caller's callback, else the context's (the CLI's bar)
         clock = _Clock()
         vocabulary = {part for w in lyrics.words for part in w.spoken.split()} if lyrics.language == "en" else ()
         prons = pronunciations(lyrics, self.checkpoint.pronunciations_of(vocabulary),
                                self.options.alternative_pronunciations)
         tokens = [i for i, p in enumerate(prons) if p]
         graph = build_word_graph(prons, tokens, self.checkpoint.definition, self.checkpoint.log_transitions,
-                                 self.options.graph, extra_senones=self._ci_senones)
+                                 self.options.graph)
         clock.lap("graph")
         features = frontend.features(audio, self.checkpoint.frontend)
         clock.lap("features")
         _check_length(len(features), [prons[t] for t in tokens])
-        report("scoring", 0.05)
+        report(PROGRESS_STAGE, 0.05)
         identity = MeanTransform.identity(self.checkpoint.n_codebooks, features.shape[1])
-        first = self._pass(graph, features, identity, report, (0.05, 0.45))
+        adapting = self.options.adaptation.iterations > 0
+        # The free phone loop (confidences) needs every codebook scored: only in passes that can be final.
+        first = self._pass(graph, features, identity, report, (0.05, 0.45), free_loop=not adapting)
         adapted = adapt(first, graph, features, self.checkpoint, self.options.adaptation,
-                        lambda transform, span: self._pass(graph, features, transform, report, span))
+                        lambda transform, span: self._pass(graph, features, transform, report, span, free_loop=True))
         final = adapted.final_pass
+        if final.free_loop is None:  # every adapted pass was discarded: the first pass is final
+            final.free_loop = self._free_loop(features, identity)
+        clock.lap("passes")
         spans = word_spans(graph, final.result.states)
         ratio = self._frame_ratios(graph, features, final, adapted.transform)
         clock.lap("confidences")
@@ -137,7 +147,7 @@ class HMMEngine(Engine):
         for token, span, confidence in zip(graph.tokens, spans, confidences):
             if span is not None:
                 timings[token] = WordTiming(start=span[0] / rate, end=span[1] / rate, confidence=confidence)
-        report("done", 1.0)
+        report(PROGRESS_STAGE, 1.0)
         extras = {"model": self.model_name, "frames": len(features), "states": graph.hmm.n_states,
                   "senones": len(graph.selection.senones), "path_score": final.result.score,
                   "seconds": {**clock.laps, **_sum_passes(adapted.passes)}, "adaptation": adapted.report,
@@ -145,26 +155,47 @@ class HMMEngine(Engine):
         return timings, extras
 
     def _pass(self, graph: WordGraph, features: np.ndarray, transform: MeanTransform, report: Progress,
-              span: tuple[float, float]) -> _Pass:
-        """Score ``features`` block by block and feed one Viterbi search; keep each frame's best CI score."""
+              span: tuple[float, float], free_loop: bool) -> _Pass:
+        """Score ``features`` block by block and feed one Viterbi search; with ``free_loop``, also keep
+        each frame's best context-independent score (the CI senones scored beside the graph's)."""
         n = len(features)
         search = ViterbiSearch(graph.hmm, n, self.options.acoustic_scale)
-        free_loop = np.empty(n, dtype=np.float32)
-        ci_columns = graph.selection.index_of(self._ci_senones)
+        selection, graph_columns, ci_columns = graph.selection, None, None
+        if free_loop:
+            selection = SenoneSelection.of(np.concatenate([graph.selection.senones, self._ci_senones]),
+                                           self.checkpoint.definition.senone_codebook, self.checkpoint.n_codebooks)
+            graph_columns, ci_columns = selection.index_of(graph.selection.senones), selection.index_of(self._ci_senones)
+        best_ci = np.empty(n, dtype=np.float32) if free_loop else None
         seconds = {"scoring": 0.0, "search": 0.0}
-        for start in range(0, n, SCORE_BLOCK_FRAMES):
-            started = time.perf_counter()
-            block = self._score(features[start : start + SCORE_BLOCK_FRAMES], graph.selection, transform)
-            scored = time.perf_counter()
-            search.feed(block)
-            free_loop[start : start + len(block)] = block[:, ci_columns].max(axis=1)
-            seconds["scoring"] += scored - started
-            seconds["search"] += time.perf_counter() - scored
-            report("scoring and search", span[0] + (span[1] - span[0]) * (start + len(block)) / n)
+        starts = range(0, n, SCORE_BLOCK_FRAMES)
+        # The next chunk is scored while the search consumes this one (the search releases the GIL).
+        with ThreadPoolExecutor(1, thread_name_prefix="score-ahead") as ahead:
+            pending = ahead.submit(self._score, features[: SCORE_BLOCK_FRAMES], selection, transform)
+            for start in starts:
+                started = time.perf_counter()
+                block = pending.result()
+                if start + SCORE_BLOCK_FRAMES < n:
+                    pending = ahead.submit(self._score, features[start + SCORE_BLOCK_FRAMES : start + 2 * SCORE_BLOCK_FRAMES],
+                                           selection, transform)
+                if best_ci is not None:
+                    best_ci[start : start + len(block)] = block[:, ci_columns].max(axis=1)
+                    block = block[:, graph_columns]
+                scored = time.perf_counter()
+                search.feed(block)
+                seconds["scoring"] += scored - started  # waiting for scores not yet ready
+                seconds["search"] += time.perf_counter() - scored
+                report(PROGRESS_STAGE, span[0] + (span[1] - span[0]) * (start + len(block)) / n)
         started = time.perf_counter()
         result = search.finish()
         seconds["search"] += time.perf_counter() - started
-        return _Pass(result=result, free_loop=free_loop, seconds=seconds)
+        return _Pass(result=result, free_loop=best_ci, seconds=seconds)
+
+    def _free_loop(self, features: np.ndarray, transform: MeanTransform) -> np.ndarray:
+        """``(T,)`` each frame's best context-independent senone score (for a final pass scored without)."""
+        selection = SenoneSelection.of(self._ci_senones, self.checkpoint.definition.senone_codebook,
+                                       self.checkpoint.n_codebooks)
+        return np.concatenate([self._score(features[start : start + SCORE_BLOCK_FRAMES], selection, transform).max(axis=1)
+                               for start in range(0, len(features), SCORE_BLOCK_FRAMES)])
 
     def _frame_ratios(self, graph: WordGraph, features: np.ndarray, final: _Pass,
                       transform: MeanTransform) -> np.ndarray:
