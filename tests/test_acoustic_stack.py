@@ -311,3 +311,20 @@ def test_vocables_get_their_sung_readings_in_every_language():
         prons = pronunciations(lyrics, {})
         assert prons[0][0] == ("UW",) and prons[1] == [("M",)], (language, prons)  # not spelled letters
         assert prons[2][0] == ("Y", "EH")
+
+
+def test_models_install_acoustic_installs_once_and_lists_it(tmp_path, monkeypatch, capsys, acoustic_checkpoint):
+    from lyricalign.cli import main
+
+    monkeypatch.setenv("LYRICALIGN_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("LYRICALIGN_ACOUSTIC")
+    version = load_checkpoint(acoustic_checkpoint).info.version
+    assert main(["models", "install-acoustic"]) == 0
+    folder = tmp_path / "home" / "models" / "acoustic" / f"lyricalign-acoustic-{version}"
+    assert (folder / "scorer.onnx").is_file() and (folder / "checkpoint.json").is_file()
+    modified = (folder / "scorer.onnx").stat().st_mtime_ns
+    assert main(["models", "install-acoustic"]) == 0  # the same version: nothing to do
+    assert (folder / "scorer.onnx").stat().st_mtime_ns == modified
+    capsys.readouterr()
+    assert main(["models", "list"]) == 0
+    assert capsys.readouterr().out.split() == ["*", f"lyricalign-acoustic:{version}", "hmm", str(folder)]

@@ -122,7 +122,7 @@ def test_cli_export_install_list_path(tmp_path: Path, monkeypatch: pytest.Monkey
     assert installed == tmp_path / "home" / "models" / "cli-2.onnx" and installed.is_file()
     assert main(["models", "path", "cli@2"]) == 0 and capsys.readouterr().out.strip() == str(installed)
     assert main(["models", "list"]) == 0
-    assert capsys.readouterr().out.split()[:3] == ["cli@2", "untrained", "en,es"]
+    assert capsys.readouterr().out.split()[:4] == ["cli@2", "ctc", "untrained", "en,es"]
 
 
 def test_cli_export_errors_are_one_line(tmp_path: Path, capsys) -> None:

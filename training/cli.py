@@ -108,17 +108,31 @@ def _add_models(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_models_list(args: argparse.Namespace) -> int:
+    from lyricalign.acoustic.checkpoint import default_checkpoint_folder, installed_checkpoints, load_checkpoint
+    from lyricalign.errors import ModelError
     from lyricalign.model_store import default_model_path, list_models, models_dir
 
+    checkpoints = installed_checkpoints()
+    try:
+        default_acoustic = default_checkpoint_folder().resolve() if checkpoints else None
+    except ModelError:
+        default_acoustic = None
+    for folder in checkpoints:  # the hmm engine's (the default engine's) checkpoints, newest first
+        marker = "*" if default_acoustic == folder.resolve() else " "
+        try:
+            tag = load_checkpoint(folder).info.tag
+        except ModelError as e:
+            tag = f"unreadable ({e})"
+        print(f"{marker} {tag:<34} hmm {folder}")
     installed = list_models()
-    if not installed:
+    if not installed and not checkpoints:
         print(f"no models installed in {models_dir()}")
         return 0
     default = default_model_path()
     for model in installed:
         marker = "*" if default is not None and model.path == default else " "
         trained = "trained" if model.metadata.trained else "untrained"
-        print(f"{marker} {model.tag:<24} {trained:<9} {','.join(model.metadata.languages):<18} {model.path}")
+        print(f"{marker} {model.tag:<34} ctc {trained:<9} {','.join(model.metadata.languages):<18} {model.path}")
     return 0
 
 
