@@ -1,9 +1,11 @@
 """End-to-end time of `lyricalign align` (a fresh process per song, as a user runs it).
 
 Prints, per method and song: audio seconds, wall seconds, real-time factor and peak RSS of the
-process. Every method listed runs in the same invocation, so the rows compare on equal terms.
+process, and the engine's own stage times (``extras.seconds``: features, scoring, search, ...).
+Every method listed runs in the same invocation, so the rows compare on equal terms. ``hmm-adapt0``
+is the hmm engine with ``--adaptation 0``; ``--auto-language`` leaves ``--language`` out (detection).
 
-    python benchmarks/bench_align.py --methods hmm,sphinx                  # the dev songs
+    python benchmarks/bench_align.py --methods hmm,hmm-adapt0,sphinx       # the dev songs
     python benchmarks/bench_align.py --methods hmm --long-minutes 10,20 --songs-only-long
                                       # a dev song looped to 10 and 20 minutes (lyrics repeated)
 """
@@ -34,6 +36,7 @@ class Run:
     peak_rss_mb: float
     words: int
     ok: bool
+    stages: str = ""
 
 
 def measure(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
@@ -52,12 +55,17 @@ def measure(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
     return wall, peak / 2**20, subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
-def run_song(item, method: str, model: str | None, workdir: Path, extra: list[str]) -> Run:
+def run_song(item, method: str, model: str | None, workdir: Path, extra: list[str], auto_language: bool = False) -> Run:
     out = workdir / f"{method}-{item.name}.json"
     lyrics = workdir / f"{item.name}.txt"
     lyrics.write_text(item.lyrics_text, encoding="utf-8")
-    cmd = [sys.executable, "-m", "lyricalign.cli", "align", str(item.audio_path), str(lyrics), "--method", method,
-           "--language", item.language, "-o", str(out), *extra]
+    engine, _, variant = method.partition("-")
+    cmd = [sys.executable, "-m", "lyricalign.cli", "align", str(item.audio_path), str(lyrics), "--method", engine,
+           "-o", str(out), *extra]
+    if variant.startswith("adapt"):
+        cmd += ["--adaptation", variant.removeprefix("adapt")]
+    if not auto_language:
+        cmd += ["--language", item.language]
     if method == "ctc" and model:
         cmd += ["--model", model, "--allow-untrained"]  # the tiny test model measures the pipeline, not accuracy
     wall, peak, proc = measure(cmd)
@@ -65,8 +73,11 @@ def run_song(item, method: str, model: str | None, workdir: Path, extra: list[st
         logger.error("%s on %s failed: %s", method, item.name, proc.stderr.strip())
     import json
 
-    words = len(json.loads(out.read_text())["words"]) if out.exists() else 0
-    return Run(method, item.name, sf.info(item.audio_path).duration, wall, peak, words, proc.returncode == 0)
+    result = json.loads(out.read_text()) if out.exists() else {"words": []}
+    seconds = (result.get("extras") or {}).get("seconds") or {}
+    stages = " ".join(f"{k} {v:.2f}" for k, v in seconds.items())
+    return Run(method, item.name, sf.info(item.audio_path).duration, wall, peak, len(result["words"]),
+               proc.returncode == 0, stages)
 
 
 def looped(item, minutes: float, workdir: Path):
@@ -94,6 +105,8 @@ def main() -> int:
     parser.add_argument("--long-minutes", default="", help="also align the first song looped to these lengths, e.g. 10,20")
     parser.add_argument("--songs-only-long", action="store_true", help="only the looped songs")
     parser.add_argument("--max-duration", default="1500", help="passed to lyricalign align (seconds)")
+    parser.add_argument("--auto-language", action="store_true", help="no --language: the CLI's default detection")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per method and song (rows: each run)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from lyricalign.evaluation import load_dataset
@@ -109,14 +122,17 @@ def main() -> int:
                 logger.warning("skipping ctc: pass --model")
                 continue
             for item in chosen:
-                runs.append(run_song(item, method, args.model, work, ["--max-duration", args.max_duration]))
-                logger.info("%s %s: %.2f s, %.0f MB", method, item.name, runs[-1].wall_seconds, runs[-1].peak_rss_mb)
+                for _ in range(args.repeats):
+                    runs.append(run_song(item, method, args.model, work, ["--max-duration", args.max_duration],
+                                         args.auto_language))
+                    logger.info("%s %s: %.2f s, %.0f MB", method, item.name, runs[-1].wall_seconds,
+                                runs[-1].peak_rss_mb)
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} UTC")
-    print("| method | song | audio s | wall s | RTF | peak RSS MB | words | ok |")
-    print("|---|---|---:|---:|---:|---:|---:|---|")
+    print("| method | song | audio s | wall s | RTF | peak RSS MB | words | ok | engine stages (s) |")
+    print("|---|---|---:|---:|---:|---:|---:|---|---|")
     for r in runs:
         print(f"| {r.method} | {r.song} | {r.audio_seconds:.1f} | {r.wall_seconds:.2f} | "
-              f"{r.wall_seconds / r.audio_seconds:.3f} | {r.peak_rss_mb:.0f} | {r.words} | {r.ok} |")
+              f"{r.wall_seconds / r.audio_seconds:.3f} | {r.peak_rss_mb:.0f} | {r.words} | {r.ok} | {r.stages} |")
     return 0 if all(r.ok for r in runs) else 1
 
 

@@ -139,18 +139,35 @@ def _decode_soundfile(source: AudioSource, name: str, limits: AudioLimits) -> np
         if limits.max_duration is not None and declared is not None and declared > limits.max_duration:
             raise _too_long(name, declared, limits.max_duration)
         max_frames = None if limits.max_duration is None else int((limits.max_duration + DECODE_MARGIN_S) * rate)
-        blocks: list[np.ndarray] = []
+        resampler = _StreamResampler(rate, SAMPLE_RATE)
+        blocks: list[np.ndarray] = []  # at 16 kHz: memory is the result's, not the source rate's
         decoded = 0
         report_progress("decode", 0.0)
         for block in audio_file.blocks(blocksize=BLOCK_SECONDS * rate, dtype="float32", always_2d=True):
-            blocks.append(block.mean(axis=1, dtype=np.float32))
+            blocks.append(resampler(block.mean(axis=1, dtype=np.float32)))
             decoded += len(block)
             if max_frames is not None and decoded > max_frames:  # the header said less, or nothing
                 raise _too_long(name, None, limits.max_duration)  # type: ignore[arg-type]
             if declared:
                 report_progress("decode", min(1.0, decoded / audio_file.frames))
-    mono = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
-    return resample(mono, rate, SAMPLE_RATE)
+    blocks.append(resampler.finish())
+    return np.concatenate(blocks)
+
+
+class _StreamResampler:
+    """Block-by-block resampling equal to :func:`resample` of the whole signal (libsoxr's stream)."""
+
+    def __init__(self, rate: int, target: int) -> None:
+        import soxr
+
+        self._stream = None if rate == target else soxr.ResampleStream(rate, target, 1, dtype="float32", quality="HQ")
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        return block if self._stream is None else self._stream.resample_chunk(block, last=False)
+
+    def finish(self) -> np.ndarray:
+        empty = np.zeros(0, np.float32)
+        return empty if self._stream is None else self._stream.resample_chunk(empty, last=True)
 
 
 def _decode_ffmpeg(source: AudioSource, name: str, limits: AudioLimits) -> np.ndarray:

@@ -125,3 +125,16 @@ def test_long_audio_under_the_limit_still_decodes_whole(tmp_path: Path):
     sf.write(path, tone(25.0, 300.0, 22_050), 22_050)
     audio = load_audio(path, AudioLimits(max_duration=30.0))
     assert abs(audio.size / SAMPLE_RATE - 25.0) < 0.01
+
+
+def test_block_wise_decoding_resamples_exactly_like_the_whole_signal(tmp_path: Path):
+    from lyricalign.audio import BLOCK_SECONDS, SAMPLE_RATE, load_audio, resample
+
+    rng = np.random.default_rng(5)
+    stereo = (0.1 * rng.standard_normal((int(44100 * (2.5 * BLOCK_SECONDS)), 2))).astype(np.float32)
+    path = tmp_path / "noise.wav"
+    sf.write(path, stereo, 44100, subtype="FLOAT")
+    whole = resample(stereo.mean(axis=1, dtype=np.float32), 44100, SAMPLE_RATE)
+    decoded = load_audio(path)
+    assert len(decoded) == len(whole)
+    np.testing.assert_allclose(decoded, whole, atol=1e-6)
