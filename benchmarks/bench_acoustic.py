@@ -37,6 +37,11 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "no-adapt-sil-penalty-5": ("hmm", {"adaptation_iterations": 0, "silence_logp": -5.0}),
     "no-adapt-sil-context": ("hmm", {"adaptation_iterations": 0, "cross_word_context": False}),
     "no-adapt-no-variants": ("hmm", {"adaptation_iterations": 0, "alternative_pronunciations": False}),
+    "no-vocables": ("hmm", {"sung_vocables": False}),
+    "noise-filler": ("hmm", {"fillers": ("+NSN+",)}),
+    "noise-and-speech-fillers": ("hmm", {"fillers": ("+NSN+", "+SPN+")}),
+    "no-adapt-noise-filler": ("hmm", {"adaptation_iterations": 0, "fillers": ("+NSN+",)}),
+    "adapt-2-noise-filler": ("hmm", {"adaptation_iterations": 2, "fillers": ("+NSN+",)}),
     "sphinx": ("sphinx", {}),  # pocketsphinx's decoder: one unpruned word-level pass (its default plan)
 }
 

@@ -55,11 +55,16 @@ def pronunciations(
     lyrics: Lyrics,
     dictionary: Mapping[str, Sequence[Pronunciation]],
     alternatives: bool = True,
+    vocables: bool = True,
 ) -> list[list[Pronunciation]]:
-    """Variants of each ``lyrics.words`` entry (the first is the preferred one; ``[]``: nothing to align)."""
+    """Variants of each ``lyrics.words`` entry (the first is the preferred one; ``[]``: nothing to align).
+
+    ``vocables=False`` reads vocables like any other word (the variant measured against).
+    """
+    sung = vocable_readings if vocables else (lambda word: ())
     parts = [w.spoken.split() for w in lyrics.words]
     english = lyrics.language == "en"
-    unknown = sorted({p for ps in parts for p in ps if not (english and p in dictionary) and not vocable_readings(p)})
+    unknown = sorted({p for ps in parts for p in ps if not (english and p in dictionary) and not sung(p)})
     from_espeak = dict(zip(unknown, arpabet_words(unknown, lyrics.language))) if unknown else {}
 
     def variants(part: str) -> list[Pronunciation]:
@@ -67,7 +72,7 @@ def pronunciations(
             found = list(dictionary[part])
         else:
             found = [tuple(from_espeak[part])] if from_espeak.get(part) else []
-        return list(vocable_readings(part)) or found
+        return list(sung(part)) or found
 
     result: list[list[Pronunciation]] = []
     for token_parts in parts:

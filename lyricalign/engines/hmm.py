@@ -63,6 +63,7 @@ class HMMOptions:
     graph: GraphOptions = GraphOptions()
     adaptation: AdaptationOptions = AdaptationOptions()
     alternative_pronunciations: bool = True
+    sung_vocables: bool = True  # "ooh", "mmm", ... read as sung in every language (align/pronounce.py)
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.acoustic_scale) or not 0 < self.acoustic_scale <= 10:
@@ -119,7 +120,7 @@ class HMMEngine(Engine):
         clock = _Clock()
         vocabulary = {part for w in lyrics.words for part in w.spoken.split()} if lyrics.language == "en" else ()
         prons = pronunciations(lyrics, self.checkpoint.pronunciations_of(vocabulary),
-                               self.options.alternative_pronunciations)
+                               self.options.alternative_pronunciations, self.options.sung_vocables)
         tokens = [i for i, p in enumerate(prons) if p]
         graph = build_word_graph(prons, tokens, self.checkpoint.definition, self.checkpoint.log_transitions,
                                  self.options.graph)
