@@ -149,13 +149,15 @@ class SenoneScorer:
 
     def _quadratic_form(self, transform: MeanTransform) -> np.ndarray:
         key = transform.scale.tobytes() + transform.bias.tobytes()
-        if key not in self._forms:
+        form = self._forms.get(key)
+        if form is None:
             if self._gaussians is None:
                 raise ValueError("this scorer was made without the model's Gaussians: it scores the identity "
                                  "transform only")
             gaussians = self._gaussians if isinstance(self._gaussians, Gaussians) else self._gaussians()
-            self._forms = {key: quadratic_form(gaussians.means, gaussians.variances, transform)}
-        return self._forms[key]
+            form = quadratic_form(gaussians.means, gaussians.variances, transform)
+            self._forms = {key: form}  # replaced whole: threads scoring other transforms never see a half state
+        return form
 
     def __call__(self, features: np.ndarray, selection: SenoneSelection, transform: MeanTransform) -> np.ndarray:
         """Scores ``(N, S)`` float32 of ``features`` ``(N, D)`` for the selected senones, block by block."""
