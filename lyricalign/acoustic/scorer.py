@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 INPUTS = ("features", "senones", "counts", "gaussians")
 OUTPUT = "scores"
-BLOCK_FRAMES = 256  # frames per ONNX call: fastest measured (benchmarks/bench_scorer.py), ~11 MB per intermediate
+BLOCK_FRAMES = 128  # frames per ONNX call (benchmarks/bench_scorer.py): 256 is ~15 % faster but +80 MB on a 10-minute song
 THREADS_ENV = "LYRICALIGN_INTRA_OP_THREADS"
 
 
@@ -122,7 +122,9 @@ class SenoneScorer:
         options.add_session_config_entry("session.set_denormal_as_zero", "1")  # denormals slow MatMul ~5x
         # The arena (on) keeps one block's intermediates for the next: every block has the same size, so
         # memory stays bounded by the block, and without it each call's ~11 MB buffers are fresh pages
-        # (measured: 2 s of page faults per song and a larger, fragmented heap).
+        # (measured: 2 s of page faults per song and a larger, fragmented heap). The memory pattern (off)
+        # would pre-plan one buffer for all of a call's intermediates: +80 MB per song at equal speed.
+        options.enable_mem_pattern = False
         # ORT warns on every load that an overridable initializer ("gaussians", by design) is not
         # constant-folded; warnings would break the CLI's clean stderr. Errors still surface.
         options.log_severity_level = 3
