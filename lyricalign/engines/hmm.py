@@ -45,7 +45,7 @@ from .base import Engine
 logger = logging.getLogger(__name__)
 
 ACOUSTIC_SCALE = 0.2  # senone log-likelihoods x 0.2 against unscaled transitions (docs/benchmarks.md)
-SCORE_BLOCK_FRAMES = 2048  # frames per scoring request (20 s of audio; two in flight while the search runs)
+SCORE_BLOCK_FRAMES = 1024  # frames per scoring request (10 s of audio; two in flight while the search runs)
 MIN_FRAMES_PER_PHONE = 3  # three emitting states, no skips
 #: Songs whose alignment quality (:func:`alignment_quality`) falls below this are flagged suspect.
 QUALITY_THRESHOLD = 0.5
