@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from .audio import AudioLimits
 from .errors import EngineUnavailableError, LyricalignError, ModelError
-from .formats import FORMAT_SUFFIXES, FORMATS, format_for_path
+from .formats import format_for_path, get_format, known_suffixes
 
 if TYPE_CHECKING:
     from .engines import Engine
@@ -141,8 +141,8 @@ def discover_jobs(source: str | os.PathLike, out_dir: str | os.PathLike, fmt: st
             write the same output (nothing has been aligned yet).
     """
     path, out = Path(source), Path(out_dir)
-    if fmt is not None and fmt not in FORMATS:
-        raise LyricalignError(f"unknown output format {fmt!r} (choose from: {', '.join(FORMATS)})")
+    if fmt is not None:
+        get_format(fmt)  # an unknown name is refused before anything is read
     if path.is_dir():
         jobs = _directory_jobs(path, out, fmt or "json")
     elif path.is_file() and path.suffix.lower() == ".csv":
@@ -161,7 +161,7 @@ def discover_jobs(source: str | os.PathLike, out_dir: str | os.PathLike, fmt: st
 
 def _directory_jobs(folder: Path, out: Path, fmt: str) -> list[BatchJob]:
     audio_files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
-    suffix = FORMAT_SUFFIXES[fmt]
+    suffix = get_format(fmt).suffix
     return [
         BatchJob(id=p.stem, audio=p, lyrics=p.with_suffix(LYRICS_SUFFIX), output=out / f"{p.stem}{suffix}", format=fmt,
                  source=str(p))
@@ -217,10 +217,10 @@ def _row_job(row: dict[str, Any], where: str, base: Path, out: Path, fmt: str | 
         row_fmt = fmt or format_for_path(output)
         if row_fmt is None:
             raise LyricalignError(f"{where}: cannot tell the format of out {values['out']!r} from its suffix "
-                                  f"(give --format or a suffix of: {', '.join(sorted(set(FORMAT_SUFFIXES.values())))})")
+                                  f"(give --format or a suffix of: {', '.join(known_suffixes())})")
     else:
         row_fmt = fmt or "json"
-        output = out / f"{audio.stem}{FORMAT_SUFFIXES[row_fmt]}"
+        output = out / f"{audio.stem}{get_format(row_fmt).suffix}"
     return BatchJob(id=output.stem, audio=audio, lyrics=base / values["lyrics"], output=output, format=row_fmt,
                     language=values["language"] or None, source=where)
 
@@ -237,23 +237,6 @@ def _check_unique_outputs(jobs: Sequence[BatchJob]) -> None:
 # ------------------------------------------------------------------------------------- resuming
 
 
-def _nonempty(parse: Callable[[str], Any]) -> Callable[[str], bool]:
-    return lambda text: bool(parse(text))
-
-
-def _readers() -> dict[str, Callable[[str], bool]]:
-    from . import formats
-
-    return {
-        "json": lambda text: formats.read_json(text) is not None,
-        "lrc": _nonempty(formats.parse_lrc),
-        "elrc": _nonempty(formats.parse_elrc),
-        "srt": _nonempty(formats.parse_srt),
-        "vtt": _nonempty(formats.parse_vtt),
-        "textgrid": lambda text: bool(formats.parse_textgrid(text).get("words")),
-    }
-
-
 def is_done(job: BatchJob) -> bool:
     """Whether ``job.output`` exists and parses back with its format's reader (formats without one:
     exists and is not empty -- it was written atomically)."""
@@ -261,11 +244,8 @@ def is_done(job: BatchJob) -> bool:
         text = job.output.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return False
-    reader = _readers().get(job.format)
-    if reader is None:
-        return bool(text.strip())
     try:
-        return reader(text)
+        return get_format(job.format).parses_back(text)
     except (LyricalignError, ValueError) as e:
         logger.info("%s: existing output does not parse (%s); aligning again", job.output, e)
         return False

@@ -45,8 +45,6 @@ LONG_FILES = {
     "lyricalign/batch.py": "catalogue batch mode: discovery, worker pool, resume and reporting, to split along them",
     "lyricalign/acoustic/frontend.py": "Sphinx MFCC front end, step by step with pocketsphinx's constants (new HMM stack)",
     "lyricalign/engines/sphinx.py": "pocketsphinx reference engine: hierarchical plan, sliding windows, refinement, diagnostics",
-    "lyricalign/formats.py": "parallel format tables, to become a formats/ package with one registry (issue 11)",
-    "tests/test_formats.py": "follows lyricalign/formats.py; splits with it",
 }
 #: Functions over MAX_FUNCTION_LINES today (path::qualified name: reason). Only remove entries.
 LONG_FUNCTIONS = {
