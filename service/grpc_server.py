@@ -153,7 +153,8 @@ def to_proto(result: AlignmentResult, rendered: str = "") -> pb.AlignResponse:
 def from_proto(response: pb.AlignResponse) -> AlignmentResult:
     """The client side of :func:`to_proto`."""
     return AlignmentResult.from_dict({
-        "words": [{"text": w.text, "start": w.start, "end": w.end, "confidence": w.confidence, "line": w.line,
+        "words": [{"text": w.text, "start": w.start, "end": w.end, "line": w.line,
+                   "confidence": w.confidence if w.HasField("confidence") else None,
                    "interpolated": w.interpolated, "marker": w.marker} for w in response.words],
         "lines": [{"text": ln.text, "start": ln.start, "end": ln.end, "paragraph": ln.paragraph, "marker": ln.marker}
                   for ln in response.lines],

@@ -39,7 +39,7 @@ ALIGN_ERRORS = {
 
 _WORD = {"type": "object", "required": ["text", "start", "end", "confidence", "line", "interpolated"],
          "properties": {"text": {"type": "string"}, "start": {"type": "number"}, "end": {"type": "number"},
-                        "confidence": {"type": "number"}, "line": {"type": "integer"},
+                        "confidence": {"type": "number", "nullable": True}, "line": {"type": "integer"},
                         "interpolated": {"type": "boolean"}, "marker": {"type": "boolean"}}}
 _LINE = {"type": "object", "required": ["text", "start", "end", "paragraph"],
          "properties": {"text": {"type": "string"}, "start": {"type": "number"}, "end": {"type": "number"},

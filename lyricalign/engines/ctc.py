@@ -26,7 +26,7 @@ from ..model_store import require_model
 from ..schema import AlignmentResult
 from ..text import Lyrics, Vocabulary
 from ..timing import WordTiming, assemble_result
-from .base import Engine
+from .base import Engine, EngineOutput
 
 logger = logging.getLogger(__name__)
 
@@ -121,12 +121,7 @@ class CTCEngine(Engine):
     def seconds_per_frame(self) -> float:
         return self.model.metadata.frame_stride / self.model.metadata.sample_rate
 
-    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> list[WordTiming | None]:
-        return self.align_words_with_extras(audio, lyrics)[0]
-
-    def align_words_with_extras(
-        self, audio: np.ndarray, lyrics: Lyrics
-    ) -> tuple[list[WordTiming | None], dict[str, Any]]:
+    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> EngineOutput:
         return self._align(self.model.log_probs(audio), lyrics)
 
     def align_log_probs(self, log_probs: np.ndarray, lyrics: Lyrics, duration: float) -> AlignmentResult:
@@ -134,10 +129,11 @@ class CTCEngine(Engine):
 
         Keeps no state between calls (like :meth:`align`), so concurrent requests may share one engine.
         """
-        timings, extras = self._align(log_probs, lyrics)
-        return assemble_result(lyrics, timings, duration, model=self.model_name, method=self.name, extras=extras)
+        output = self._align(log_probs, lyrics)
+        return assemble_result(lyrics, output.words, duration, model=self.model_name, method=self.name,
+                               extras=output.extras)
 
-    def _align(self, log_probs: np.ndarray, lyrics: Lyrics) -> tuple[list[WordTiming | None], dict[str, Any]]:
+    def _align(self, log_probs: np.ndarray, lyrics: Lyrics) -> EngineOutput:
         """One timing per lyrics word (None for unencodable words) and diagnostics, from ``(T, C)`` log-probs."""
         metadata = self.model.metadata
         if log_probs.ndim != 2 or log_probs.shape[1] != len(metadata.units):
@@ -164,7 +160,7 @@ class CTCEngine(Engine):
         if not metadata.trained:
             extras["warnings"] = [f"acoustic model {metadata.tag} is untrained (randomly initialised): "
                                   "these times are noise"]
-        return self._word_timings(spans, targets, len(lyrics.words)), extras
+        return EngineOutput(self._word_timings(spans, targets, len(lyrics.words)), extras)
 
     def _wildcard_column(self, log_probs: np.ndarray) -> np.ndarray:
         """``(T,)`` star log-probabilities: the constant level, raised to the blank's where that is higher.

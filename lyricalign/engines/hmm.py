@@ -39,7 +39,7 @@ from ..errors import AlignmentError
 from ..phonetics import espeak_binary
 from ..text import Lyrics
 from ..timing import WordTiming
-from .base import Engine
+from .base import Engine, EngineOutput
 
 logger = logging.getLogger(__name__)
 
@@ -104,11 +104,7 @@ class HMMEngine(Engine):
     def model_name(self) -> str:
         return self.checkpoint.info.tag
 
-    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> list[WordTiming | None]:
-        return self.align_words_with_extras(audio, lyrics)[0]
-
-    def align_words_with_extras(self, audio: np.ndarray, lyrics: Lyrics,
-                                progress: Progress | None = None) -> tuple[list[WordTiming | None], dict]:
+    def align_words(self, audio: np.ndarray, lyrics: Lyrics, progress: Progress | None = None) -> EngineOutput:
         """Timings of ``lyrics.words`` in ``audio`` (``(N,)`` float32, 16 kHz) and the run's diagnostics."""
         report = progress or (lambda stage, fraction: None)
         clock = _Clock()
@@ -142,7 +138,7 @@ class HMMEngine(Engine):
                   "senones": len(graph.selection.senones), "path_score": final.result.score,
                   "seconds": {**clock.laps, **_sum_passes(adapted.passes)}, "adaptation": adapted.report,
                   "quality": alignment_quality(ratio, spans)}
-        return timings, extras
+        return EngineOutput(timings, extras)
 
     def _pass(self, graph: WordGraph, features: np.ndarray, transform: MeanTransform, report: Progress,
               span: tuple[float, float]) -> _Pass:

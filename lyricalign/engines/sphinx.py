@@ -40,7 +40,7 @@ from ..fsutil import owned_tempdir
 from ..phonetics import espeak_binary
 from ..text import Lyrics
 from ..timing import WordTiming
-from .base import Engine
+from .base import Engine, EngineOutput
 
 logger = logging.getLogger(__name__)
 
@@ -233,14 +233,10 @@ class SphinxEngine(Engine):
         return f"pocketsphinx:{self._model_dir.name}"
 
     # --- alignment -------------------------------------------------------------------------
-    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> list[WordTiming | None]:
-        """Decode ``audio`` (``(N,)`` float32, 16 kHz) against the lyrics' phone sequence."""
-        return self.align_words_with_extras(audio, lyrics)[0]
-
-    def align_words_with_extras(self, audio: np.ndarray, lyrics: Lyrics) -> tuple[list[WordTiming | None], dict]:
-        """:meth:`align_words` and its diagnostics: decodes per kind, the largest decode cost,
-        refined onsets, and the section-jump flags of :func:`_diagnose`. All per-call state
-        lives in locals, so one engine serves concurrent threads."""
+    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> EngineOutput:
+        """Decode ``audio`` (``(N,)`` float32, 16 kHz) against the lyrics' phone sequence; diagnostics:
+        decodes per kind, the largest decode cost, refined onsets, and the section-jump flags of
+        :func:`_diagnose`. All per-call state lives in locals, so one engine serves concurrent threads."""
         pronunciations = self.pronunciations(lyrics)
         tokens = [i for i, p in enumerate(pronunciations) if p]
         if not tokens:
@@ -282,7 +278,7 @@ class SphinxEngine(Engine):
             "unaligned_units": run.unaligned_units, "refined_onsets": len(onsets),
             **_diagnose(segments, pronunciations),
         }
-        return timings, extras
+        return EngineOutput(timings, extras)
 
     def _align_span(self, run: _Run, start: int, stop: int, tokens: list[int], by_units: bool) -> list[_Segment] | None:
         """Segments of ``tokens`` (lyrics indices) in frames ``[start, stop)``; None when the decode failed.
