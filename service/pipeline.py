@@ -34,7 +34,7 @@ from lyricalign.text import SUPPORTED_LANGUAGES, Lyrics, normalize_language_opti
 from .config import ServiceConfig
 
 if TYPE_CHECKING:
-    from lyricalign.model import AcousticModel
+    from lyricalign.acoustic.ctc_model import AcousticModel
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,8 @@ class CTCPath:
     """
 
     def __init__(self, model_path: Path, intra_op_threads: int = 0, max_batch: int = 4) -> None:
-        from lyricalign.model import AcousticModel, RuntimeOptions
+        from lyricalign.acoustic.ctc_model import AcousticModel
+        from lyricalign.acoustic.ctc_runtime import RuntimeOptions
 
         # inter-op 1: the graph is a chain of ops; parallel branches would only add threads.
         options = RuntimeOptions(intra_op_threads=intra_op_threads, inter_op_threads=1, batch_size=max_batch)

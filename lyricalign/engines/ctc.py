@@ -1,9 +1,9 @@
 """CTC forced alignment of lyrics with an ONNX acoustic model (characters -> frames -> words).
 
-Pipeline: audio -> ``(T, C)`` log-probabilities (windowed ONNX inference, :mod:`lyricalign.model`)
+Pipeline: audio -> ``(T, C)`` log-probabilities (windowed ONNX inference, :mod:`lyricalign.acoustic.ctc_model`)
 -> one target sequence for the whole song (each word's characters, the word delimiter between
 words, a wildcard "star" token at the song's start and end and between lines) -> Viterbi path
-(:func:`lyricalign.ctc.forced_align`) -> the frames of each word's characters -> word times.
+(:func:`lyricalign.align.ctc_viterbi.forced_align`) -> the frames of each word's characters -> word times.
 
 Frame ``f`` starts at ``f * frame_stride / sample_rate`` seconds; a word spans from the first frame
 of its first character to the end of the last frame of its last character.
@@ -19,9 +19,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..ctc import append_wildcard, forced_align, min_frames, path_log_prob, token_spans
 from ..errors import AlignmentError, ModelError
-from ..model import AcousticModel, RuntimeOptions
+from ..acoustic.ctc_model import AcousticModel
+from ..acoustic.ctc_runtime import RuntimeOptions
+from ..align.ctc_viterbi import append_wildcard, forced_align, min_frames, path_log_prob, token_spans
 from ..model_store import require_model
 from ..schema import AlignmentResult
 from ..text import Lyrics, Vocabulary
@@ -31,7 +32,7 @@ from .base import Engine, EngineOutput
 logger = logging.getLogger(__name__)
 
 #: Per-frame log-probability of the wildcard: between what a sharp CTC model gives sung characters
-#: (> 0.5) and what it gives any one class on non-lexical frames (see lyricalign.ctc.append_wildcard).
+#: (> 0.5) and what it gives any one class on non-lexical frames (see lyricalign.align.ctc_viterbi.append_wildcard).
 DEFAULT_WILDCARD_LOG_PROB = math.log(0.02)
 NOT_A_WORD = -1  # owner of separator tokens (delimiters, stars) in a target sequence
 
