@@ -42,7 +42,6 @@ MAX_FUNCTION_LINES = 60
 
 #: Files over MAX_FILE_LINES today (path: reason). Only remove entries.
 LONG_FILES = {
-    "lyricalign/batch.py": "catalogue batch mode: discovery, worker pool, resume and reporting, to split along them",
     "lyricalign/acoustic/frontend.py": "Sphinx MFCC front end, step by step with pocketsphinx's constants (new HMM stack)",
     "lyricalign/engines/sphinx.py": "pocketsphinx reference engine: hierarchical plan, sliding windows, refinement, diagnostics",
 }
