@@ -26,7 +26,7 @@ class Word:
     text: str
     start: float
     end: float
-    confidence: float  # in [0, 1]; 0 for interpolated words
+    confidence: float | None  # in [0, 1]; 0 for interpolated words; None: the method has none (dtw, uniform)
     line: int
     interpolated: bool = False  # True when nothing in the token was alignable and times were interpolated
     marker: bool = False  # part of a section marker / stage direction line: interpolated, never aligned
@@ -90,6 +90,6 @@ def _rounded(record: dict[str, Any]) -> dict[str, Any]:
     out = dict(record)
     for key in ("start", "end"):
         out[key] = round(float(out[key]), 3)
-    if "confidence" in out:
+    if out.get("confidence") is not None:
         out["confidence"] = round(float(out["confidence"]), 4)
     return out

@@ -26,9 +26,12 @@ TIME_DECIMALS = 3
 
 @dataclass(frozen=True)
 class WordTiming:
+    """Where an engine placed one word (seconds), and how sure it is, in [0, 1] (None: the method has
+    no measure of it, e.g. ``dtw``, ``uniform``)."""
+
     start: float
     end: float
-    confidence: float = 1.0
+    confidence: float | None = None
 
 
 def assemble_result(
@@ -53,7 +56,7 @@ def assemble_result(
             text=w.text,
             start=round(start, TIME_DECIMALS),
             end=round(end, TIME_DECIMALS),
-            confidence=0.0 if timing is None else min(1.0, max(0.0, float(timing.confidence))),
+            confidence=_confidence(timing),
             line=w.line,
             interpolated=timing is None,
             marker=w.marker,
@@ -132,3 +135,12 @@ def _interpolate(
         filled.extend((first + k * step, first + (k + 1) * step) for k in range(j - i))
         i = j
     return filled
+
+
+def _confidence(timing: WordTiming | None) -> float | None:
+    """0 for an interpolated word (nothing placed it), None where the engine has no confidence, else clipped to [0, 1]."""
+    if timing is None:
+        return 0.0
+    if timing.confidence is None:
+        return None
+    return min(1.0, max(0.0, float(timing.confidence)))

@@ -29,7 +29,7 @@ from lyricalign.language import AUTO
 from lyricalign.schema import AlignmentResult
 
 from .config import ServiceConfig
-from .pipeline import FORMAT_MEDIA_TYPES, RequestError, check_media_type, validate_params
+from .pipeline import RequestError, check_media_type, validate_params
 from .grpc_gen import lyricalign_pb2 as pb
 from .grpc_gen import lyricalign_pb2_grpc as pb_grpc
 
@@ -125,8 +125,7 @@ def _render(result: AlignmentResult, fmt: str, context: grpc.ServicerContext) ->
         return ""
     from lyricalign.formats import render
 
-    assert fmt in FORMAT_MEDIA_TYPES, fmt  # validated before the request was forwarded
-    return render(result, fmt)
+    return render(result, fmt)  # validated before the request was forwarded
 
 
 def _abort_with(context: grpc.ServicerContext, response: httpx.Response) -> None:
@@ -154,7 +153,8 @@ def to_proto(result: AlignmentResult, rendered: str = "") -> pb.AlignResponse:
 def from_proto(response: pb.AlignResponse) -> AlignmentResult:
     """The client side of :func:`to_proto`."""
     return AlignmentResult.from_dict({
-        "words": [{"text": w.text, "start": w.start, "end": w.end, "confidence": w.confidence, "line": w.line,
+        "words": [{"text": w.text, "start": w.start, "end": w.end, "line": w.line,
+                   "confidence": w.confidence if w.HasField("confidence") else None,
                    "interpolated": w.interpolated, "marker": w.marker} for w in response.words],
         "lines": [{"text": ln.text, "start": ln.start, "end": ln.end, "paragraph": ln.paragraph, "marker": ln.marker}
                   for ln in response.lines],

@@ -3,7 +3,7 @@
 BentoML generates the document from the API signatures. It does not know what this service adds
 around them, so :func:`patch_spec` corrects it (the ``AlignGuard`` middleware applies it):
 
-* ``POST /align`` answers 200 in the requested format (JSON, or text for lrc/elrc/srt/vtt/textgrid)
+* ``POST /align`` answers 200 in the requested format (JSON, or text for lrc/elrc/srt/vtt/ass/textgrid)
   and refuses with ``{"error": message}`` and 400, 408, 409, 413, 415, 422, 501 or 503 (+ ``Retry-After``);
 * ``GET /info`` (a mounted route, invisible to BentoML) is documented;
 * BentoML's own error bodies carry ``detail`` as pydantic's list of errors (a string elsewhere),
@@ -18,9 +18,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from lyricalign.formats import JSON, REGISTRY
+
 ERROR_SCHEMA = "AlignError"
 ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
-TEXT_MEDIA_TYPES = ("text/plain", "application/x-subrip", "text/vtt")
+#: The media types of the text formats (``lyricalign.formats.REGISTRY``), without their charset.
+TEXT_MEDIA_TYPES = tuple(dict.fromkeys(f.media_type.split(";")[0] for f in REGISTRY.values() if f is not JSON))
 
 #: Status -> description of the refusals of ``POST /align`` (all with an ``{"error": ...}`` body).
 ALIGN_ERRORS = {
@@ -36,7 +39,7 @@ ALIGN_ERRORS = {
 
 _WORD = {"type": "object", "required": ["text", "start", "end", "confidence", "line", "interpolated"],
          "properties": {"text": {"type": "string"}, "start": {"type": "number"}, "end": {"type": "number"},
-                        "confidence": {"type": "number"}, "line": {"type": "integer"},
+                        "confidence": {"type": "number", "nullable": True}, "line": {"type": "integer"},
                         "interpolated": {"type": "boolean"}, "marker": {"type": "boolean"}}}
 _LINE = {"type": "object", "required": ["text", "start", "end", "paragraph"],
          "properties": {"text": {"type": "string"}, "start": {"type": "number"}, "end": {"type": "number"},

@@ -26,6 +26,7 @@ from lyricalign import __version__
 from lyricalign.audio import AudioLimits, duration_of, load_audio
 from lyricalign.engines import DEFAULT_METHOD, ENGINES
 from lyricalign.errors import LyricalignError
+from lyricalign.formats import FORMATS, REGISTRY, RenderOptions
 from lyricalign.schema import AlignmentResult
 from lyricalign.language import AUTO
 from lyricalign.text import SUPPORTED_LANGUAGES, Lyrics, normalize_language_option, parse_lyrics
@@ -33,23 +34,13 @@ from lyricalign.text import SUPPORTED_LANGUAGES, Lyrics, normalize_language_opti
 from .config import ServiceConfig
 
 if TYPE_CHECKING:
-    from lyricalign.model import AcousticModel
+    from lyricalign.acoustic.ctc_model import AcousticModel
 
 logger = logging.getLogger(__name__)
 
 #: Media types an ``audio`` part may declare; anything else is refused with 415 before decoding.
 ACCEPTED_MEDIA_PREFIXES = ("audio/", "video/")
 ACCEPTED_MEDIA_TYPES = ("application/octet-stream", "application/ogg", "")
-#: Output formats and their media types (``lyricalign.formats.FORMATS``).
-FORMAT_MEDIA_TYPES = {
-    "json": "application/json",
-    "lrc": "text/plain; charset=utf-8",
-    "elrc": "text/plain; charset=utf-8",
-    "srt": "application/x-subrip; charset=utf-8",
-    "vtt": "text/vtt; charset=utf-8",
-    "ass": "text/x-ssa; charset=utf-8",
-    "textgrid": "text/plain; charset=utf-8",
-}
 
 #: ``windows (B, L) float32 -> log-probs (B, F, C) float32``, awaited (the batching endpoint).
 WindowRunner = Callable[[np.ndarray], Awaitable[np.ndarray]]
@@ -94,8 +85,8 @@ def validate_params(
     if method not in ENGINES:
         raise RequestError(400, f"unknown method {method!r} (choose from: {', '.join(sorted(ENGINES))})")
     fmt = (fmt or "json").strip().lower()
-    if fmt not in FORMAT_MEDIA_TYPES:
-        raise RequestError(400, f"unknown format {fmt!r} (choose from: {', '.join(FORMAT_MEDIA_TYPES)})")
+    if fmt not in REGISTRY:
+        raise RequestError(400, f"unknown format {fmt!r} (choose from: {', '.join(FORMATS)})")
     if len(lyrics) > config.max_lyrics_chars:
         raise RequestError(413, f"lyrics are {len(lyrics)} characters long, over the limit of {config.max_lyrics_chars}")
     try:
@@ -139,14 +130,10 @@ def decode_audio(source: bytes | Path, config: ServiceConfig) -> np.ndarray:
 
 
 def render(result: AlignmentResult, fmt: str) -> Rendered:
-    """The result in ``fmt`` (json is the core's :meth:`AlignmentResult.to_dict`)."""
-    if fmt == "json":
-        import json
-
-        return Rendered(json.dumps(result.to_dict(), ensure_ascii=False), FORMAT_MEDIA_TYPES["json"])
-    from lyricalign.formats import render as render_format
-
-    return Rendered(render_format(result, fmt), FORMAT_MEDIA_TYPES[fmt])
+    """The result in ``fmt`` (validated by :func:`validate_params`), by the core's writer and with the
+    format's media type; JSON on one line."""
+    found = REGISTRY[fmt]
+    return Rendered(found.render(result, RenderOptions(compact=True)), found.media_type)
 
 
 class CTCPath:
@@ -157,7 +144,8 @@ class CTCPath:
     """
 
     def __init__(self, model_path: Path, intra_op_threads: int = 0, max_batch: int = 4) -> None:
-        from lyricalign.model import AcousticModel, RuntimeOptions
+        from lyricalign.acoustic.ctc_model import AcousticModel
+        from lyricalign.acoustic.ctc_runtime import RuntimeOptions
 
         # inter-op 1: the graph is a chain of ops; parallel branches would only add threads.
         options = RuntimeOptions(intra_op_threads=intra_op_threads, inter_op_threads=1, batch_size=max_batch)
@@ -241,7 +229,7 @@ def service_info(config: ServiceConfig, model_tag: str, ctc: CTCPath | None, aco
         "methods": sorted(ENGINES),
         "default_method": DEFAULT_METHOD,
         "languages": sorted(SUPPORTED_LANGUAGES),
-        "formats": list(FORMAT_MEDIA_TYPES),
+        "formats": list(FORMATS),
         "limits": {
             "max_upload_bytes": config.max_upload_bytes,
             "max_audio_seconds": config.max_audio_seconds,

@@ -306,7 +306,7 @@ class LyricAlign:
     def _observe(self, result: AlignmentResult) -> None:
         AUDIO_SECONDS.labels(method=result.method).inc(result.duration)
         for word in result.words:
-            if not word.interpolated:
+            if not word.interpolated and word.confidence is not None:  # None: the method has no confidences
                 WORD_CONFIDENCE.labels(method=result.method).observe(word.confidence)
 
 

@@ -70,8 +70,11 @@ def test_uniform_returns_its_diagnostics_and_keeps_no_per_call_state(song):
     result = engine.align(song.audio, lyrics)
     assert vars(engine) == state
     assert result.extras["regions"] >= 1 and 0 < result.extras["active_seconds"] <= result.duration
-    timings, extras = engine.align_words_with_extras(song.audio, lyrics)
-    assert extras == result.extras and list(timings) == list(engine.align_words(song.audio, lyrics))
+    output = engine.align_words(song.audio, lyrics)
+    assert output.extras == result.extras and output == engine.align_words(song.audio, lyrics)
+    placed = [t for t in output.words if t is not None]
+    assert placed and all(t.confidence is None for t in placed)  # no measure of it: none, not a constant
+    assert all(w.confidence is None for w in result.words if not w.interpolated)
 
 
 def test_uniform_keeps_lines_out_of_long_gaps():

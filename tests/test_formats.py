@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from lyricalign.formats import (
     FORMAT_SUFFIXES,
     FORMATS,
     LRC_GAP_SECONDS,
+    REGISTRY,
     Cue,
     FormatError,
     Interval,
@@ -27,30 +26,18 @@ from lyricalign.formats import (
     parse_srt,
     parse_textgrid,
     parse_vtt,
+    output_format,
     read_json,
     render,
     write,
 )
+from lyricalign.formats.base import RenderOptions
 from lyricalign.schema import AlignmentResult, Line, Word
-from lyricalign.text import parse_lyrics
-from lyricalign.timing import WordTiming, assemble_result
 
-LYRICS = 'Say "hi" to the 😀 world\nÇa va, señor?\n\n[Chorus] 42 times'
+from _format_results import one_line_result, song_result
+
 SRT_TIMING = re.compile(r"^(\d{2,}):(\d{2}):(\d{2}),(\d{3}) --> (\d{2,}):(\d{2}):(\d{2}),(\d{3})$")
 VTT_TIMING = re.compile(r"^\d{2,}:\d{2}:\d{2}\.\d{3} --> \d{2,}:\d{2}:\d{2}\.\d{3}$")
-
-
-def song_result() -> AlignmentResult:
-    """A realistic result through the core contract: quotes, emoji, accents, an interpolated token,
-    a zero-length word, a long instrumental break and a last line past one hour."""
-    lyrics = parse_lyrics(LYRICS, "en")
-    timings = [
-        WordTiming(1.0, 1.4, 0.9), WordTiming(1.4, 1.9, 0.8), WordTiming(2.0, 2.2), WordTiming(2.2, 2.2),
-        None, WordTiming(2.9, 3.5, 0.7),  # "😀" interpolated: [2.2, 2.9]
-        WordTiming(4.0, 4.3), WordTiming(4.3, 4.6), WordTiming(4.6, 5.25),
-        WordTiming(3725.5, 3725.5, 0.1), WordTiming(3725.5, 3726.0), WordTiming(3726.0, 3727.125),  # an hour later
-    ]
-    return assemble_result(lyrics, timings, 3730.0, model="test-model", method="ctc")
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +62,43 @@ def test_format_for_path(name: str, expected: str | None) -> None:
 
 
 def test_every_format_has_a_suffix_that_maps_back() -> None:
-    assert set(FORMAT_SUFFIXES) == set(FORMATS)
+    assert set(FORMAT_SUFFIXES) == set(FORMATS) == set(REGISTRY)
     for fmt, suffix in FORMAT_SUFFIXES.items():
         assert format_for_path(f"song{suffix}") == ("lrc" if fmt == "elrc" else fmt)
+
+
+#: A file of each format that parses but holds no alignment.
+EMPTY = {"lrc": "[ar:someone]\n", "elrc": "[ar:someone]\n", "srt": "", "vtt": "WEBVTT\n",
+         "textgrid": '"ooTextFile"\n"TextGrid"\n0\n1\n<absent>\n'}
+
+
+def test_the_registry_is_the_one_table(result: AlignmentResult) -> None:
+    """Every record renders, names a media type, and (where it has a reader) reads its own output back as
+    complete, a blank or foreign file as not: what batch resume relies on."""
+    assert FORMATS == ("json", "lrc", "elrc", "srt", "vtt", "ass", "textgrid")
+    assert {f.name: f.media_type.split(";")[0] for f in REGISTRY.values()} == {
+        "json": "application/json", "lrc": "text/plain", "elrc": "text/plain", "srt": "application/x-subrip",
+        "vtt": "text/vtt", "ass": "text/x-ssa", "textgrid": "text/plain",
+    }
+    for fmt in REGISTRY.values():
+        text = fmt.render(result)
+        assert text == render(result, fmt.name) and fmt.parses_back(text), fmt.name
+        assert output_format(None, f"out{fmt.suffix}") == ("lrc" if fmt.name == "elrc" else fmt.name)
+        if fmt.parser is None:
+            assert fmt.name == "ass" and not fmt.parses_back(" \n")
+            with pytest.raises(FormatError, match="format 'ass' has no reader"):
+                fmt.parse(text)
+        elif fmt.name == "json":
+            with pytest.raises(FormatError, match="not a lyricalign JSON result"):
+                fmt.parses_back("")
+        else:
+            assert not fmt.parses_back(EMPTY[fmt.name])  # parses, holds nothing
+
+
+def test_compact_json_is_one_line_of_the_same_document(result: AlignmentResult) -> None:
+    compact = render(result, "json", RenderOptions(compact=True))
+    assert "\n" not in compact and json.loads(compact) == json.loads(render(result, "json"))
+    assert render(result, "srt", RenderOptions(compact=True)) == render(result, "srt")  # JSON's option only
 
 
 def test_json_round_trips_exactly_and_keeps_unicode(result: AlignmentResult) -> None:
@@ -174,12 +195,6 @@ def test_vtt_structure_and_karaoke_timestamps(result: AlignmentResult) -> None:
     assert cues[0].words[1] == (1.4, '"hi"')
 
 
-def one_line_result(words: list[tuple[str, float, float]], duration: float = 10.0) -> AlignmentResult:
-    ws = tuple(Word(text, start, end, 1.0, 0) for text, start, end in words)
-    line = Line(" ".join(w.text for w in ws), ws[0].start, max(w.end for w in ws))
-    return AlignmentResult(ws, (line,), duration, "m", "en")
-
-
 def test_vtt_zero_length_cue_and_word_and_escaping() -> None:
     r = one_line_result([("a&b", 2.0, 2.0), ("<c>", 2.0, 2.0)])
     text = render(r, "vtt")
@@ -226,104 +241,6 @@ def test_textgrid_reader_accepts_the_short_format_and_point_tiers() -> None:
         "w": [Interval(0.0, 1.0, 'a "b"'), Interval(1.0, 2.5, "")],
         "beats": [Interval(0.5, 0.5, "x")],
     }
-
-
-@pytest.mark.parametrize("fmt", ["srt", "vtt"])
-def test_ffmpeg_reads_our_subtitles(result: AlignmentResult, fmt: str, ffmpeg: str, tmp_path: Path) -> None:
-    """ffmpeg's SRT and WebVTT demuxers accept our cues (karaoke timestamps included) unchanged."""
-    path = tmp_path / f"song.{fmt}"
-    write(result, fmt, path)
-    command = [ffmpeg, "-nostdin", "-loglevel", "error", "-i", str(path), "-f", "srt", "-"]
-    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60).stdout
-    assert [(c.start, c.end, c.text) for c in parse_srt(out)] == [(ln.start, ln.end, ln.text) for ln in result.lines]
-
-
-PRAAT_DUMP = """form Dump
-  sentence path
-endform
-Read from file: path$
-ntiers = Get number of tiers
-for tier to ntiers
-  name$ = Get tier name: tier
-  n = Get number of intervals: tier
-  for i to n
-    a = Get start time of interval: tier, i
-    b = Get end time of interval: tier, i
-    label$ = Get label of interval: tier, i
-    appendInfoLine: name$, tab$, fixed$(a, 6), tab$, fixed$(b, 6), tab$, label$
-  endfor
-endfor
-"""
-
-
-@pytest.mark.skipif(shutil.which("praat") is None, reason="Praat is not installed (apt-get install praat)")
-def test_praat_reads_our_textgrid_as_our_reader_does(result: AlignmentResult, tmp_path: Path) -> None:
-    grid, script = tmp_path / "song.TextGrid", tmp_path / "dump.praat"
-    write(result, "textgrid", grid)
-    script.write_text(PRAAT_DUMP, encoding="utf-8")
-    out = subprocess.run(["praat", "--run", str(script), str(grid)], capture_output=True, text=True, check=True,
-                         timeout=60).stdout
-    tiers = parse_textgrid(grid.read_text(encoding="utf-8"))
-    ours = [f"{name}\t{i.xmin:.6f}\t{i.xmax:.6f}\t{i.text}" for name, tier in tiers.items() for i in tier]
-    praat = [re.sub(r"^(\w+)\t0\t", r"\1\t0.000000\t", row) for row in out.splitlines()]  # Praat prints 0 bare
-    assert praat == ours
-    assert 'words\t1.400000\t1.900000\t"hi"' in praat
-
-
-PRAAT_CREATE = '''form Create
-  sentence folder
-endform
-Create TextGrid: 0, 2.5, "w beats", "beats"
-Insert boundary: 1, 1
-Set interval text: 1, 1, "a ""b"""
-Insert point: 2, 0.5, "x"
-Save as text file: folder$ + "/long.TextGrid"
-Save as short text file: folder$ + "/short.TextGrid"
-'''
-
-
-@pytest.mark.skipif(shutil.which("praat") is None, reason="Praat is not installed (apt-get install praat)")
-def test_our_reader_reads_textgrids_written_by_praat(tmp_path: Path) -> None:
-    script = tmp_path / "create.praat"
-    script.write_text(PRAAT_CREATE, encoding="utf-8")
-    subprocess.run(["praat", "--run", str(script), str(tmp_path)], capture_output=True, check=True, timeout=60)
-    expected = {"w": [Interval(0.0, 1.0, 'a "b"'), Interval(1.0, 2.5, "")], "beats": [Interval(0.5, 0.5, "x")]}
-    for name in ("long.TextGrid", "short.TextGrid"):
-        assert parse_textgrid((tmp_path / name).read_text(encoding="utf-8")) == expected, name
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ('"ooTextFile"\n"Sound"\n', "not a TextGrid"),
-        ('"ooTextFile"\n"TextGrid"\n0\n1\n<exists>\n1\n"IntervalTier"\n"w"\n0\n1\n2\n0\n1\n"a"\n', "ends early"),
-        ('"ooTextFile"\n"TextGrid"\n0\n1\n<exists>\n1\n"Spiral"\n"w"\n0\n1\n0\n', "unknown class 'Spiral'"),
-        ('"ooTextFile"\n"TextGrid"\n0\n1\n<exists>\n1\n"TextTier"\n"p"\n0\n1\n2\n0.5\n"x"\n', "ends early"),
-        ('"ooTextFile"\n"TextGrid"\n0\n1\n<exists>\n1\n"IntervalTier"\n"w"\n0\n1\n1\n0\n"a"\n"b"\n', "malformed"),
-    ],
-)
-def test_textgrid_reader_rejects_malformed_files(text: str, message: str) -> None:
-    with pytest.raises(FormatError, match=message):
-        parse_textgrid(text)
-
-
-@pytest.mark.parametrize(
-    ("parser", "text", "message"),
-    [
-        (parse_srt, "one\n00:00:01,000 --> 00:00:02,000\nx\n", "SRT cue 1: expected a cue number, got 'one'"),
-        (parse_srt, "1\n00:00:01,000 -> 00:00:02,000\nx\n", "SRT cue 1: expected 'start --> end'"),
-        (parse_srt, "1\n00:00:01.0 --> 00:00:02,000\nx\n", "SRT cue 1: malformed time '00:00:01.0'"),
-        (parse_vtt, "1\n00:00:01.000 --> 00:00:02.000\nx\n", "not a WebVTT file"),
-    ],
-)
-def test_subtitle_readers_reject_malformed_files(parser, text: str, message: str) -> None:
-    with pytest.raises(FormatError, match=re.escape(message)):
-        parser(text)
-
-
-def test_vtt_reader_skips_identifiers_notes_and_settings() -> None:
-    text = "WEBVTT - karaoke\n\nNOTE made by hand\n\nintro\n01:02.500 --> 01:04.000 align:start\nla <01:03.000>la\n"
-    assert parse_vtt(text) == [Cue(62.5, 64.0, "la la", ((62.5, "la"), (63.0, "la")))]
 
 
 def test_write_is_atomic(result: AlignmentResult, tmp_path: Path) -> None:

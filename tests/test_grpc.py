@@ -16,6 +16,7 @@ from _synth_utils import make_synthetic_song, write_song  # noqa: E402
 from service.clients import GRPCClient  # noqa: E402
 from service.grpc_gen import lyricalign_pb2 as pb  # noqa: E402
 from service.grpc_gen import lyricalign_pb2_grpc as pb_grpc  # noqa: E402
+from service.grpc_server import from_proto  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,9 @@ def test_align_renders_requested_format(gateway: str, song) -> None:  # noqa: AN
             timeout=60,
         )
     assert "-->" in reply.rendered and len(reply.words) == 5
+    # uniform has no confidences: unset on the wire, None again on the client side, 0 only where interpolated
+    assert all(w.HasField("confidence") == w.interpolated for w in reply.words)
+    assert all(w.confidence is None for w in from_proto(reply).words if not w.interpolated)
 
 
 @pytest.mark.parametrize(

@@ -243,16 +243,3 @@ def test_install_rejects_a_broken_model(store: Path, tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not a loadable ONNX model"):
         install_model(broken)
     assert not store.exists() or not any(store.iterdir())
-
-
-def test_the_old_module_re_exports_the_same_objects():
-    import lyricalign.acoustic.ctc_model
-    import lyricalign.model
-
-    functions_and_classes = [getattr(lyricalign.model, n) for n in lyricalign.model.__all__ if not n.isupper()]
-    assert len(functions_and_classes) == 14
-    assert {obj.__module__ for obj in functions_and_classes} == {
-        "lyricalign.acoustic.ctc_metadata", "lyricalign.acoustic.ctc_model",
-        "lyricalign.acoustic.ctc_runtime", "lyricalign.acoustic.ctc_windows",
-    }
-    assert lyricalign.model.AcousticModel is lyricalign.acoustic.ctc_model.AcousticModel

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from lyricalign.align.ctc_viterbi import PROGRESS_EVERY_FRAMES, forced_align
-from lyricalign.model import AcousticModel, RuntimeOptions
+from lyricalign.acoustic.ctc_model import AcousticModel
+from lyricalign.acoustic.ctc_runtime import RuntimeOptions
 from lyricalign.progress import CountProgress, Stages, progress_callback, report_progress
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -269,6 +269,7 @@ def test_info_and_metrics(live_service, song) -> None:  # noqa: ANN001
     metrics = httpx.get(live_service.url + "/metrics").text
     assert 'lyricalign_audio_seconds_aligned_total{method="ctc"}' in metrics
     assert "lyricalign_word_confidence_bucket" in metrics
+    assert not any(m.startswith("lyricalign_word_confidence") and 'method="uniform"' in m for m in metrics.splitlines())
 
 
 def test_load_test_runner_smoke(live_service, tmp_path) -> None:  # noqa: ANN001

@@ -19,7 +19,7 @@ from _model_utils import make_tiny_onnx_model, tiny_model  # noqa: E402,F401  (f
 from _service_utils import TEST_LIMITS, RunningService, bentoml_service  # noqa: E402
 from _synth_utils import make_synthetic_song, write_song  # noqa: E402
 
-from lyricalign.model import AcousticModel  # noqa: E402
+from lyricalign.acoustic.ctc_model import AcousticModel  # noqa: E402
 from service.codec import decode_array, encode_array  # noqa: E402
 from service.config import ServiceConfig  # noqa: E402
 from service.pipeline import CTCPath  # noqa: E402

@@ -1,8 +1,9 @@
-"""The one interface every alignment method implements: audio + lyrics -> result."""
+"""The one interface every alignment method implements: audio + lyrics -> timings and diagnostics."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
@@ -13,14 +14,31 @@ from ..text import Lyrics
 from ..timing import WordTiming, assemble_result
 
 
+@dataclass(frozen=True)
+class EngineOutput:
+    """What one :meth:`Engine.align_words` call found.
+
+    ``words``: one timing per ``lyrics.words`` entry, in order; None where the engine could not
+    place the word (:func:`lyricalign.timing.assemble_result` interpolates it). A timing's
+    ``confidence`` is None when the method has no measure of it (``dtw``, ``uniform``): a constant
+    would look like one. ``extras``: the call's diagnostics (JSON-safe), which become
+    ``AlignmentResult.extras``; returned rather than kept on the engine, so one engine can serve
+    several threads.
+    """
+
+    words: Sequence[WordTiming | None]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "words", tuple(self.words))  # a list handed in cannot change later
+
+
 class Engine(ABC):
     """An alignment method. Subclasses implement :meth:`align_words`; :meth:`align` is shared.
 
     Engines are created once and reused across songs (models load in ``__init__``), and one
     engine may serve several threads at once: per-call state (such as diagnostics) must not be
-    kept on the instance. An engine whose diagnostics come out of the alignment overrides
-    :meth:`align_words_with_extras` and returns them; the default asks :meth:`extras` after
-    :meth:`align_words` (for engines that keep them per thread).
+    kept on the instance; :meth:`align_words` returns it in its :class:`EngineOutput`.
 
     Progress: an engine with long stages (decoding, scoring, search) calls
     :func:`lyricalign.progress.report_progress` ``(stage, fraction)`` as it goes -- 0.0 at a stage's
@@ -41,22 +59,10 @@ class Engine(ABC):
 
     def align(self, audio: np.ndarray, lyrics: Lyrics) -> AlignmentResult:
         """Align ``lyrics`` to ``audio`` (``(N,)`` float32 at 16 kHz)."""
-        timings, extras = self.align_words_with_extras(audio, lyrics)
-        return assemble_result(lyrics, timings, duration_of(audio), model=self.model_name, method=self.name, extras=extras)
+        output = self.align_words(audio, lyrics)
+        return assemble_result(lyrics, output.words, duration_of(audio), model=self.model_name, method=self.name,
+                               extras=output.extras)
 
     @abstractmethod
-    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> Sequence[WordTiming | None]:
-        """One timing per ``lyrics.words`` entry; None where the engine could not place the word."""
-
-    def align_words_with_extras(
-        self, audio: np.ndarray, lyrics: Lyrics
-    ) -> tuple[Sequence[WordTiming | None], dict[str, Any]]:
-        """:meth:`align_words` and the call's diagnostics (JSON-safe), which :meth:`align` puts in
-        ``AlignmentResult.extras``."""
-        timings = self.align_words(audio, lyrics)
-        return timings, self.extras()
-
-    def extras(self) -> dict[str, Any]:
-        """Diagnostics of the calling thread's last alignment, for engines that keep them per thread;
-        empty by default (engines that return them from :meth:`align_words_with_extras` keep none)."""
-        return {}
+    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> EngineOutput:
+        """Timings of ``lyrics.words`` in ``audio`` (``(N,)`` float32 at 16 kHz) and the call's diagnostics."""

@@ -1,9 +1,9 @@
 """CTC forced alignment of lyrics with an ONNX acoustic model (characters -> frames -> words).
 
-Pipeline: audio -> ``(T, C)`` log-probabilities (windowed ONNX inference, :mod:`lyricalign.model`)
+Pipeline: audio -> ``(T, C)`` log-probabilities (windowed ONNX inference, :mod:`lyricalign.acoustic.ctc_model`)
 -> one target sequence for the whole song (each word's characters, the word delimiter between
 words, a wildcard "star" token at the song's start and end and between lines) -> Viterbi path
-(:func:`lyricalign.ctc.forced_align`) -> the frames of each word's characters -> word times.
+(:func:`lyricalign.align.ctc_viterbi.forced_align`) -> the frames of each word's characters -> word times.
 
 Frame ``f`` starts at ``f * frame_stride / sample_rate`` seconds; a word spans from the first frame
 of its first character to the end of the last frame of its last character.
@@ -19,19 +19,20 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..ctc import append_wildcard, forced_align, min_frames, path_log_prob, token_spans
 from ..errors import AlignmentError, ModelError
-from ..model import AcousticModel, RuntimeOptions
+from ..acoustic.ctc_model import AcousticModel
+from ..acoustic.ctc_runtime import RuntimeOptions
+from ..align.ctc_viterbi import append_wildcard, forced_align, min_frames, path_log_prob, token_spans
 from ..model_store import require_model
 from ..schema import AlignmentResult
 from ..text import Lyrics, Vocabulary
 from ..timing import WordTiming, assemble_result
-from .base import Engine
+from .base import Engine, EngineOutput
 
 logger = logging.getLogger(__name__)
 
 #: Per-frame log-probability of the wildcard: between what a sharp CTC model gives sung characters
-#: (> 0.5) and what it gives any one class on non-lexical frames (see lyricalign.ctc.append_wildcard).
+#: (> 0.5) and what it gives any one class on non-lexical frames (see lyricalign.align.ctc_viterbi.append_wildcard).
 DEFAULT_WILDCARD_LOG_PROB = math.log(0.02)
 NOT_A_WORD = -1  # owner of separator tokens (delimiters, stars) in a target sequence
 
@@ -121,12 +122,7 @@ class CTCEngine(Engine):
     def seconds_per_frame(self) -> float:
         return self.model.metadata.frame_stride / self.model.metadata.sample_rate
 
-    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> list[WordTiming | None]:
-        return self.align_words_with_extras(audio, lyrics)[0]
-
-    def align_words_with_extras(
-        self, audio: np.ndarray, lyrics: Lyrics
-    ) -> tuple[list[WordTiming | None], dict[str, Any]]:
+    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> EngineOutput:
         return self._align(self.model.log_probs(audio), lyrics)
 
     def align_log_probs(self, log_probs: np.ndarray, lyrics: Lyrics, duration: float) -> AlignmentResult:
@@ -134,10 +130,11 @@ class CTCEngine(Engine):
 
         Keeps no state between calls (like :meth:`align`), so concurrent requests may share one engine.
         """
-        timings, extras = self._align(log_probs, lyrics)
-        return assemble_result(lyrics, timings, duration, model=self.model_name, method=self.name, extras=extras)
+        output = self._align(log_probs, lyrics)
+        return assemble_result(lyrics, output.words, duration, model=self.model_name, method=self.name,
+                               extras=output.extras)
 
-    def _align(self, log_probs: np.ndarray, lyrics: Lyrics) -> tuple[list[WordTiming | None], dict[str, Any]]:
+    def _align(self, log_probs: np.ndarray, lyrics: Lyrics) -> EngineOutput:
         """One timing per lyrics word (None for unencodable words) and diagnostics, from ``(T, C)`` log-probs."""
         metadata = self.model.metadata
         if log_probs.ndim != 2 or log_probs.shape[1] != len(metadata.units):
@@ -164,7 +161,7 @@ class CTCEngine(Engine):
         if not metadata.trained:
             extras["warnings"] = [f"acoustic model {metadata.tag} is untrained (randomly initialised): "
                                   "these times are noise"]
-        return self._word_timings(spans, targets, len(lyrics.words)), extras
+        return EngineOutput(self._word_timings(spans, targets, len(lyrics.words)), extras)
 
     def _wildcard_column(self, log_probs: np.ndarray) -> np.ndarray:
         """``(T,)`` star log-probabilities: the constant level, raised to the blank's where that is higher.

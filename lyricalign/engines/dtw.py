@@ -36,7 +36,7 @@ from ..text import Lyrics
 from ..timing import WordTiming
 from ..tts import MAX_RATE_WPM, MIN_RATE_WPM, synthesize_words
 from ..vad import vocal_activity
-from .base import Engine
+from .base import Engine, EngineOutput
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,6 @@ N_MELS = 40
 LINE_PAUSE_SECONDS = 0.4
 NOISE_FLOOR = 1e-4  # added to the rendition so its silences have finite, stable features
 MAX_DTW_CELLS = 120_000_000  # song frames x rendition frames; beyond this the song is too long for DTW here
-CONFIDENCE = 0.5
 REPET_MIN_SECONDS = 2.0  # similar frames closer than this are not "repetitions"
 REPET_MARGIN = 2.0  # soft-mask margin: higher keeps less of the mix as voice
 
@@ -149,10 +148,8 @@ class DTWEngine(Engine):
     def model_name(self) -> str:
         return f"espeak-ng+dtw-{self.options.features}"
 
-    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> list[WordTiming | None]:
-        return self.align_words_with_extras(audio, lyrics)[0]
-
-    def align_words_with_extras(self, audio: np.ndarray, lyrics: Lyrics) -> tuple[list[WordTiming | None], dict]:
+    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> EngineOutput:
+        """Times from the warping path; no confidences (DTW has no measure of how sure a match is)."""
         report_progress("activity", 0.0)
         rate = self._speaking_rate(audio, lyrics)
         report_progress("activity", 1.0)
@@ -183,8 +180,8 @@ class DTWEngine(Engine):
                 continue
             start = first_match[_frame(span[0], first_match.size)] * FEATURE_HOP_SECONDS
             end = last_match[_frame(span[1], last_match.size, end=True)] * FEATURE_HOP_SECONDS
-            timings.append(WordTiming(start=min(start, duration), end=min(max(start, end), duration), confidence=CONFIDENCE))
-        return timings, extras
+            timings.append(WordTiming(start=min(start, duration), end=min(max(start, end), duration)))
+        return EngineOutput(timings, extras)
 
     def _speaking_rate(self, audio: np.ndarray, lyrics: Lyrics) -> int:
         if not self.options.match_rate:

@@ -40,7 +40,7 @@ from ..phonetics import espeak_binary
 from ..progress import report_progress
 from ..text import Lyrics
 from ..timing import WordTiming
-from .base import Engine
+from .base import Engine, EngineOutput
 
 logger = logging.getLogger(__name__)
 
@@ -107,14 +107,10 @@ class HMMEngine(Engine):
         start-up on the first call in a process) and runs every ONNX path once."""
         from ..text import parse_lyrics
 
-        self.align_words_with_extras(np.zeros(self.checkpoint.frontend.sample_rate, np.float32),
-                                     parse_lyrics("a", "es"))  # not English: no dictionary scan
+        self.align_words(np.zeros(self.checkpoint.frontend.sample_rate, np.float32),
+                         parse_lyrics("a", "es"))  # not English: no dictionary scan
 
-    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> list[WordTiming | None]:
-        return self.align_words_with_extras(audio, lyrics)[0]
-
-    def align_words_with_extras(self, audio: np.ndarray, lyrics: Lyrics,
-                                progress: Progress | None = None) -> tuple[list[WordTiming | None], dict]:
+    def align_words(self, audio: np.ndarray, lyrics: Lyrics, progress: Progress | None = None) -> EngineOutput:
         """Timings of ``lyrics.words`` in ``audio`` (``(N,)`` float32, 16 kHz) and the run's diagnostics."""
         report = progress or report_progress  # the caller's callback, else the context's (the CLI's bar)
         clock = _Clock()
@@ -153,7 +149,7 @@ class HMMEngine(Engine):
                   "senones": len(graph.selection.senones), "path_score": final.result.score,
                   "seconds": {**clock.laps, **_sum_passes(adapted.passes)}, "adaptation": adapted.report,
                   "quality": alignment_quality(ratio, spans)}
-        return timings, extras
+        return EngineOutput(timings, extras)
 
     def _pass(self, graph: WordGraph, features: np.ndarray, transform: MeanTransform, report: Progress,
               span: tuple[float, float], free_loop: bool) -> _Pass:

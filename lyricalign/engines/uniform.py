@@ -21,11 +21,10 @@ from ..progress import report_progress
 from ..text import Lyrics
 from ..timing import WordTiming
 from ..vad import vocal_activity
-from .base import Engine
+from .base import Engine, EngineOutput
 
 WORD_BIAS_CHARS = 2.0  # every word costs this many characters more (onsets, short words)
 LONG_GAP_SECONDS = 1.5
-CONFIDENCE = 0.1  # the baseline knows little
 
 
 class UniformEngine(Engine):
@@ -34,16 +33,14 @@ class UniformEngine(Engine):
     def __init__(self, *, use_vad: bool = True) -> None:
         self._use_vad = use_vad
 
-    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> list[WordTiming | None]:
-        return self.align_words_with_extras(audio, lyrics)[0]
-
-    def align_words_with_extras(self, audio: np.ndarray, lyrics: Lyrics) -> tuple[list[WordTiming | None], dict]:
+    def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> EngineOutput:
+        """Words spread over vocal activity; no confidences (nothing is measured per word)."""
         duration = duration_of(audio)
         report_progress("activity", 0.0)
         regions = vocal_activity(audio).regions if self._use_vad else ((0.0, duration),)
         report_progress("activity", 1.0)
         extras = {"active_seconds": round(sum(e - s for s, e in regions), 2), "regions": len(regions)}
-        return spread_words(lyrics, regions), extras
+        return EngineOutput(spread_words(lyrics, regions), extras)
 
 
 def spread_words(lyrics: Lyrics, regions: Sequence[tuple[float, float]]) -> list[WordTiming | None]:
@@ -65,7 +62,7 @@ def spread_words(lyrics: Lyrics, regions: Sequence[tuple[float, float]]) -> list
             continue
         start = timeline.to_real(bounds[k], side="start")
         end = timeline.to_real(bounds[k + 1], side="end")
-        timings.append(WordTiming(start=start, end=max(start, end), confidence=CONFIDENCE))
+        timings.append(WordTiming(start=start, end=max(start, end)))
     return timings
 
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10lyricalign.proto\x12\rlyricalign.v1\"\xb1\x01\n\x0c\x41lignRequest\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\x0e\n\x06lyrics\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x0e\n\x06method\x18\x04 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\x12\x12\n\nmedia_type\x18\x06 \x01(\t\x12\x17\n\nadaptation\x18\x07 \x01(\x05H\x00\x88\x01\x01\x12\x14\n\x0ckeep_markers\x18\x08 \x01(\x08\x42\r\n\x0b_adaptation\"x\n\x04Word\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x01\x12\x12\n\nconfidence\x18\x04 \x01(\x01\x12\x0c\n\x04line\x18\x05 \x01(\x05\x12\x14\n\x0cinterpolated\x18\x06 \x01(\x08\x12\x0e\n\x06marker\x18\x07 \x01(\x08\"S\n\x04Line\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x01\x12\x11\n\tparagraph\x18\x04 \x01(\x05\x12\x0e\n\x06marker\x18\x05 \x01(\x08\"\xbc\x01\n\rAlignResponse\x12\"\n\x05words\x18\x01 \x03(\x0b\x32\x13.lyricalign.v1.Word\x12\"\n\x05lines\x18\x02 \x03(\x0b\x32\x13.lyricalign.v1.Line\x12\x10\n\x08\x64uration\x18\x03 \x01(\x01\x12\r\n\x05model\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x0e\n\x06method\x18\x06 \x01(\t\x12\x10\n\x08rendered\x18\x07 \x01(\t\x12\x0e\n\x06\x65xtras\x18\x08 \x01(\t\"\r\n\x0bInfoRequest\"\x1c\n\x0cInfoResponse\x12\x0c\n\x04json\x18\x01 \x01(\t2\x8e\x01\n\x07\x41ligner\x12\x42\n\x05\x41lign\x12\x1b.lyricalign.v1.AlignRequest\x1a\x1c.lyricalign.v1.AlignResponse\x12?\n\x04Info\x12\x1a.lyricalign.v1.InfoRequest\x1a\x1b.lyricalign.v1.InfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10lyricalign.proto\x12\rlyricalign.v1\"\xb1\x01\n\x0c\x41lignRequest\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\x0e\n\x06lyrics\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x0e\n\x06method\x18\x04 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\x12\x12\n\nmedia_type\x18\x06 \x01(\t\x12\x17\n\nadaptation\x18\x07 \x01(\x05H\x00\x88\x01\x01\x12\x14\n\x0ckeep_markers\x18\x08 \x01(\x08\x42\r\n\x0b_adaptation\"\x8c\x01\n\x04Word\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x01\x12\x17\n\nconfidence\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x0c\n\x04line\x18\x05 \x01(\x05\x12\x14\n\x0cinterpolated\x18\x06 \x01(\x08\x12\x0e\n\x06marker\x18\x07 \x01(\x08\x42\r\n\x0b_confidence\"S\n\x04Line\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x01\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x01\x12\x11\n\tparagraph\x18\x04 \x01(\x05\x12\x0e\n\x06marker\x18\x05 \x01(\x08\"\xbc\x01\n\rAlignResponse\x12\"\n\x05words\x18\x01 \x03(\x0b\x32\x13.lyricalign.v1.Word\x12\"\n\x05lines\x18\x02 \x03(\x0b\x32\x13.lyricalign.v1.Line\x12\x10\n\x08\x64uration\x18\x03 \x01(\x01\x12\r\n\x05model\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x0e\n\x06method\x18\x06 \x01(\t\x12\x10\n\x08rendered\x18\x07 \x01(\t\x12\x0e\n\x06\x65xtras\x18\x08 \x01(\t\"\r\n\x0bInfoRequest\"\x1c\n\x0cInfoResponse\x12\x0c\n\x04json\x18\x01 \x01(\t2\x8e\x01\n\x07\x41ligner\x12\x42\n\x05\x41lign\x12\x1b.lyricalign.v1.AlignRequest\x1a\x1c.lyricalign.v1.AlignResponse\x12?\n\x04Info\x12\x1a.lyricalign.v1.InfoRequest\x1a\x1b.lyricalign.v1.InfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,16 +33,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ALIGNREQUEST']._serialized_start=36
   _globals['_ALIGNREQUEST']._serialized_end=213
-  _globals['_WORD']._serialized_start=215
-  _globals['_WORD']._serialized_end=335
-  _globals['_LINE']._serialized_start=337
-  _globals['_LINE']._serialized_end=420
-  _globals['_ALIGNRESPONSE']._serialized_start=423
-  _globals['_ALIGNRESPONSE']._serialized_end=611
-  _globals['_INFOREQUEST']._serialized_start=613
-  _globals['_INFOREQUEST']._serialized_end=626
-  _globals['_INFORESPONSE']._serialized_start=628
-  _globals['_INFORESPONSE']._serialized_end=656
-  _globals['_ALIGNER']._serialized_start=659
-  _globals['_ALIGNER']._serialized_end=801
+  _globals['_WORD']._serialized_start=216
+  _globals['_WORD']._serialized_end=356
+  _globals['_LINE']._serialized_start=358
+  _globals['_LINE']._serialized_end=441
+  _globals['_ALIGNRESPONSE']._serialized_start=444
+  _globals['_ALIGNRESPONSE']._serialized_end=632
+  _globals['_INFOREQUEST']._serialized_start=634
+  _globals['_INFOREQUEST']._serialized_end=647
+  _globals['_INFORESPONSE']._serialized_start=649
+  _globals['_INFORESPONSE']._serialized_end=677
+  _globals['_ALIGNER']._serialized_start=680
+  _globals['_ALIGNER']._serialized_end=822
 # @@protoc_insertion_point(module_scope)
