@@ -1,6 +1,6 @@
 """Former home of the CTC acoustic model, now split along its seams in :mod:`lyricalign.acoustic`.
 
-Re-exported for the modules not yet moved over (``lyricalign.engines.ctc``, ``service.pipeline``);
+Re-exported for the modules not yet moved over (``lyricalign.engines.ctc``, ``lyricalign.service.pipeline``);
 new code imports from :mod:`~lyricalign.acoustic.ctc_metadata`, :mod:`~lyricalign.acoustic.ctc_runtime`,
 :mod:`~lyricalign.acoustic.ctc_windows` and :mod:`~lyricalign.acoustic.ctc_model`.
 """

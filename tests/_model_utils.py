@@ -34,7 +34,7 @@ def make_tiny_onnx_model(
     """
     from lyricalign.fsutil import atomic_write_text
     from lyricalign.acoustic.ctc_metadata import sidecar_path
-    from training.export import TINY_CONFIG, build_model, config_metadata, export_onnx
+    from lyricalign.training.export import TINY_CONFIG, build_model, config_metadata, export_onnx
 
     model = build_model(config={**TINY_CONFIG, **(config or {})}, seed=0)
     metadata = config_metadata(model, name=name, version=version, trained=trained)

@@ -41,7 +41,7 @@ def register_tiny_model(bentoml_home: Path, work: Path) -> str:
     code = (
         "import sys; sys.path.insert(0, 'tests');"
         "from _model_utils import make_tiny_onnx_model;"
-        "from training.register import register_model;"
+        "from lyricalign.training.register import register_model;"
         f"print(register_model(make_tiny_onnx_model({str(work)!r})))"
     )
     env = {**os.environ, "BENTOML_HOME": str(bentoml_home)}
@@ -52,7 +52,7 @@ def register_tiny_model(bentoml_home: Path, work: Path) -> str:
 def register_acoustic_checkpoint(bentoml_home: Path) -> str:
     """The session's acoustic checkpoint (``LYRICALIGN_ACOUSTIC``) registered in ``bentoml_home``."""
     code = (
-        "import os; from pathlib import Path; from training.register import register_acoustic;"
+        "import os; from pathlib import Path; from lyricalign.training.register import register_acoustic;"
         "print(register_acoustic(Path(os.environ['LYRICALIGN_ACOUSTIC'])))"
     )
     env = {**os.environ, "BENTOML_HOME": str(bentoml_home)}
@@ -77,10 +77,10 @@ def bentoml_service(work: Path, env_overrides: Mapping[str, str] | None = None) 
 
 @contextmanager
 def grpc_gateway(http_url: str, work: Path) -> Iterator[str]:
-    """``python -m service.grpc_server`` in front of ``http_url``; yields its ``host:port``."""
+    """``python -m lyricalign.service.grpc_server`` in front of ``http_url``; yields its ``host:port``."""
     port = free_port()
     log = work / "grpc.log"
-    cmd = [sys.executable, "-m", "service.grpc_server", "--port", str(port), "--http-url", http_url]
+    cmd = [sys.executable, "-m", "lyricalign.service.grpc_server", "--port", str(port), "--http-url", http_url]
     with process_group(cmd, os.environ, log, cwd=REPO) as proc:
         target = f"127.0.0.1:{port}"
         _wait_grpc(proc, target, log)

@@ -52,7 +52,7 @@ def acoustic_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tests never depend on what a user has installed."""
     import os
 
-    from training.acoustic_export import export_checkpoint
+    from lyricalign.training.acoustic_export import export_checkpoint
 
     folder = export_checkpoint(tmp_path_factory.mktemp("acoustic") / "checkpoint").folder
     os.environ["LYRICALIGN_ACOUSTIC"] = str(folder)

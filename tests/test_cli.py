@@ -158,7 +158,7 @@ def test_ctc_with_only_an_untrained_model_installed_names_it(song, tiny_model, t
 
 def test_max_duration_default_is_the_core_constant_shared_with_the_service():
     from lyricalign.audio import DEFAULT_MAX_DURATION
-    from service.config import ServiceConfig
+    from lyricalign.service.config import ServiceConfig
 
     assert ServiceConfig().max_audio_seconds == DEFAULT_MAX_DURATION
     help_text = run_cli("align", "--help").stdout

@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pytest
 
-from data_pipeline.dali import (
+from lyricalign.data_pipeline.dali import (
     DaliFilter,
     ReadReport,
     TimeParam,

@@ -13,9 +13,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _service_utils import grpc_gateway, live_service  # noqa: E402,F401  (fixture)
 from _synth_utils import make_synthetic_song, write_song  # noqa: E402
 
-from service.clients import GRPCClient  # noqa: E402
-from service.grpc_gen import lyricalign_pb2 as pb  # noqa: E402
-from service.grpc_gen import lyricalign_pb2_grpc as pb_grpc  # noqa: E402
+from lyricalign.service.clients import GRPCClient  # noqa: E402
+from lyricalign.service.grpc_gen import lyricalign_pb2 as pb  # noqa: E402
+from lyricalign.service.grpc_gen import lyricalign_pb2_grpc as pb_grpc  # noqa: E402
 
 
 @pytest.fixture(scope="module")

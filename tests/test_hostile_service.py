@@ -33,7 +33,7 @@ from _service_utils import (  # noqa: E402,F401  (fixture)
 )
 
 from lyricalign.devserver import bentoml_command, free_port, process_group, wait_ready  # noqa: E402
-from service.middleware import AlignGuard  # noqa: E402
+from lyricalign.service.middleware import AlignGuard  # noqa: E402
 
 BODY_TIMEOUT_S = float(TEST_LIMITS["LYRICALIGN_BODY_TIMEOUT_S"])
 DEFAULT_MAX_INFLIGHT = 16  # the session server keeps the default
@@ -320,7 +320,7 @@ def _listening_addresses(port: int) -> set[str]:
 
 def test_json_error_bodies_are_one_object() -> None:
     """The spec's error schema is what the guard sends (a single "error" string)."""
-    from service.openapi import ALIGN_ERRORS, patch_spec
+    from lyricalign.service.openapi import ALIGN_ERRORS, patch_spec
 
     spec = patch_spec({"paths": {"/align": {"post": {"responses": {}}}}, "components": {"schemas": {}}})
     assert spec["components"]["schemas"]["AlignError"]["required"] == ["error"]

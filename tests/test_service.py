@@ -19,10 +19,10 @@ from _service_utils import TEST_LIMITS, live_service  # noqa: E402,F401  (fixtur
 from _synth_utils import SyntheticSong, make_synthetic_song, write_song  # noqa: E402
 
 from lyricalign.audio import SAMPLE_RATE  # noqa: E402
-from service.codec import decode_array, encode_array  # noqa: E402
-from service.config import ServiceConfig  # noqa: E402
-from service.middleware import AlignGuard  # noqa: E402
-from service.pipeline import RequestError, check_media_type, validate_params  # noqa: E402
+from lyricalign.service.codec import decode_array, encode_array  # noqa: E402
+from lyricalign.service.config import ServiceConfig  # noqa: E402
+from lyricalign.service.middleware import AlignGuard  # noqa: E402
+from lyricalign.service.pipeline import RequestError, check_media_type, validate_params  # noqa: E402
 
 LINES = [["hello", "world", "again"], ["sing", "along", "with", "me"]]
 HMM_TOLERANCE = 0.3  # seconds: median |start error| of the HMM engine on a clean synthetic song
@@ -279,7 +279,7 @@ def test_load_test_runner_smoke(live_service, tmp_path) -> None:  # noqa: ANN001
 
     env = {**os.environ, "BENTOML_HOME": str(live_service.bentoml_home)}  # the acoustic checkpoint is there
     proc = subprocess.run(
-        [sys.executable, "-m", "loadtests.run", "--scenario", "hmm", "--users", "1", "--spawn-rate", "1",
+        [sys.executable, "-m", "lyricalign.loadtests.run", "--scenario", "hmm", "--users", "1", "--spawn-rate", "1",
          "--duration", "6s", "--csv-dir", str(tmp_path)],
         cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=300,
     )

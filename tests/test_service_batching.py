@@ -20,9 +20,9 @@ from _service_utils import TEST_LIMITS, RunningService, bentoml_service  # noqa:
 from _synth_utils import make_synthetic_song, write_song  # noqa: E402
 
 from lyricalign.model import AcousticModel  # noqa: E402
-from service.codec import decode_array, encode_array  # noqa: E402
-from service.config import ServiceConfig  # noqa: E402
-from service.pipeline import CTCPath  # noqa: E402
+from lyricalign.service.codec import decode_array, encode_array  # noqa: E402
+from lyricalign.service.config import ServiceConfig  # noqa: E402
+from lyricalign.service.pipeline import CTCPath  # noqa: E402
 
 LINES = [["hello", "world", "again"], ["sing", "along", "with", "me"]] * 4
 
@@ -103,7 +103,7 @@ def test_score_items_equal_one_call_per_item(acoustic_checkpoint: Path) -> None:
     block exactly what its own call would."""
     from lyricalign.acoustic.checkpoint import load_checkpoint
     from lyricalign.acoustic.scorer import MeanTransform, SenoneScorer, SenoneSelection
-    from service.acoustic_path import ScoreItem, score_items
+    from lyricalign.service.acoustic_path import ScoreItem, score_items
 
     checkpoint = load_checkpoint(acoustic_checkpoint)
     scorer = SenoneScorer(checkpoint.scorer_path)

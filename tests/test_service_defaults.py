@@ -18,7 +18,7 @@ from _service_utils import RunningService, bentoml_service, grpc_gateway  # noqa
 from _synth_utils import make_synthetic_song, write_song  # noqa: E402
 
 from lyricalign.formats import parse_lrc, parse_srt  # noqa: E402
-from service.clients import GRPCClient, HTTPClient, ServiceError  # noqa: E402
+from lyricalign.service.clients import GRPCClient, HTTPClient, ServiceError  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -14,9 +14,9 @@ pytest.importorskip("lightning")
 from conftest import tone  # noqa: E402
 from lyricalign.errors import DatasetError  # noqa: E402
 from lyricalign.acoustic.ctc_model import AcousticModel  # noqa: E402
-from training.data import IGNORE_LABEL, collate, read_manifest  # noqa: E402
-from training.module import edit_distance  # noqa: E402
-from training.train import TrainConfig, train  # noqa: E402
+from lyricalign.training.data import IGNORE_LABEL, collate, read_manifest  # noqa: E402
+from lyricalign.training.module import edit_distance  # noqa: E402
+from lyricalign.training.train import TrainConfig, train  # noqa: E402
 
 
 @pytest.fixture
