@@ -27,7 +27,7 @@ LINES = [["hel-lo", "world"], ["sing", "a-long"], ["last", "line", "here"]]
 
 @pytest.fixture()
 def annotations_cls(tmp_path):
-    with dali_package(tmp_path) as cls:
+    with dali_package() as cls:
         yield cls
 
 

@@ -24,7 +24,7 @@ def _silence(path: Path, seconds: float) -> None:
 
 
 def test_segments_are_normalised_and_bounded(tmp_path):
-    with dali_package(tmp_path) as cls:
+    with dali_package() as cls:
         song = read_song(write_gzip(tmp_path, "s", make_song(cls, "s", LINES)))
     one_line = song_segments(song, "a.flac", "train", SegmentOptions(max_duration=1.5))
     assert [s.text for s in one_line] == ["hello world", "forty two birds", "last line"]  # 2.0 s line dropped
@@ -51,7 +51,7 @@ def test_prepare_command(tmp_path):
     dali, audio, out = tmp_path / "dali", tmp_path / "audio", tmp_path / "out"
     dali.mkdir(), audio.mkdir()
     artists = [f"Band {i}" for i in range(12)]
-    with dali_package(tmp_path) as cls:
+    with dali_package() as cls:
         for i, artist in enumerate(artists):
             for j in range(2):  # two songs per artist: they must share a split
                 sid = f"id{i:02d}{j}"
@@ -126,7 +126,7 @@ def test_prepare_refuses_song_ids_that_are_paths(tmp_path, bad_id):
     _silence(outside, 20.0)
     _silence(audio / "good.flac", 20.0)
     (tmp_path / "dali").mkdir()
-    with dali_package(tmp_path) as cls:
+    with dali_package() as cls:
         songs = [read_song(write_gzip(tmp_path / "dali", sid, make_song(cls, sid, LINES)))
                  for sid in ("good", "evil")]
     evil = songs[1]

@@ -81,7 +81,7 @@ def test_time_map_keeps_consonants_and_fills_target():
 
 
 def test_dali_melody_sets_word_durations(tmp_path):
-    with dali_package(tmp_path) as cls:
+    with dali_package() as cls:
         dali = read_song(write_gzip(tmp_path, "m", make_dali_song(cls, "m", [["hel-lo", "world"], ["one", "two", "three"]])))
     song = make_song(3, SynthOptions(out_dir=tmp_path, languages=("de",), song_seconds=10.0, seed=1), dali)
     for line in song.lines:
