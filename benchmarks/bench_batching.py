@@ -42,11 +42,11 @@ import numpy as np
 import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
-from loadtests.run import write_song  # noqa: E402
+from lyricalign.loadtests.run import write_song  # noqa: E402
 from lyricalign.audio import SAMPLE_RATE  # noqa: E402
 from lyricalign.acoustic.ctc_model import AcousticModel, RuntimeOptions  # noqa: E402
 from lyricalign.devserver import bentoml_server, ensure_model  # noqa: E402
-from service.codec import decode_array, encode_array  # noqa: E402
+from lyricalign.service.codec import decode_array, encode_array  # noqa: E402
 
 logger = logging.getLogger("bench_batching")
 
@@ -141,7 +141,7 @@ class ServiceResult:
 def register(model: Path, bentoml_home: Path) -> str:
     """``model`` registered in ``bentoml_home`` (a subprocess: BentoML reads its home once); its tag."""
     env = {**os.environ, "BENTOML_HOME": str(bentoml_home)}
-    out = subprocess.run([sys.executable, "-m", "training.register", str(model), "--name", BENCH_MODEL_NAME],
+    out = subprocess.run([sys.executable, "-m", "lyricalign.training.register", str(model), "--name", BENCH_MODEL_NAME],
                          cwd=REPO, env=env, capture_output=True, text=True, check=True)
     return out.stdout.strip().splitlines()[-1]
 

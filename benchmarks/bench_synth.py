@@ -20,7 +20,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from data_pipeline.synth.generate import SynthOptions, synthesize_dataset
+from lyricalign.data_pipeline.synth.generate import SynthOptions, synthesize_dataset
 
 
 def main() -> int:

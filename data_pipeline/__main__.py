@@ -1,4 +1,4 @@
-"""``python -m data_pipeline COMMAND ...``: the ``lyricalign data`` commands without the main CLI.
+"""``python -m lyricalign.data_pipeline COMMAND ...``: the ``lyricalign data`` commands without the main CLI.
 
 The same parser, logging and exit codes as ``lyricalign data COMMAND ...`` (:func:`lyricalign.cli.main`).
 """

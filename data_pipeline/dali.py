@@ -1,7 +1,7 @@
 """Reader for the DALI v1.0 dataset (Meseguer-Brocal et al., ISMIR 2018).
 
 A DALI folder holds one ``<dali_id>.gz`` per song: a gzip-compressed pickle of a
-``DALI.Annotations.Annotations`` object (loaded with :mod:`data_pipeline.safe_pickle`, never with
+``DALI.Annotations.Annotations`` object (loaded with :mod:`.safe_pickle`, never with
 plain ``pickle``), or the package's JSON export ``<name>.json`` = ``{"info": ..., "annotations": ...}``.
 
 ``annotations = {"type", "annot", "annot_param": {"fr", "offset"}}`` in one of two layouts:

@@ -333,7 +333,7 @@ def _progress_bar(total: int, enabled: bool | None):
 
 
 def items_from_songs(records: Iterable[Any]) -> list[DownloadItem]:
-    """Download items from :class:`~data_pipeline.dali.SongInfo` records (id + YouTube id)."""
+    """Download items from :class:`~.dali.SongInfo` records (id + YouTube id)."""
     return [DownloadItem(id=r.id, url=r.url) for r in records if r.url and r.url != "None"]
 
 

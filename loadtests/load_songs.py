@@ -2,7 +2,7 @@
 uses it too, and Locust must monkey-patch with gevent before anything else loads).
 
 Imported by ``locustfile.py`` as a sibling module (Locust puts the locustfile's folder on
-``sys.path``) and by ``run.py`` as ``loadtests.load_songs``.
+``sys.path``) and by ``run.py`` as ``.load_songs`` (``lyricalign.loadtests.load_songs`` when installed).
 """
 
 from __future__ import annotations

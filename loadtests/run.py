@@ -2,7 +2,7 @@
 
 (To load-test a server that is already running, run Locust yourself: see ``locustfile.py``.)
 
-    python -m loadtests.run --scenario hmm --users 4 --spawn-rate 2 --duration 60s --csv-dir /tmp/load
+    python -m lyricalign.loadtests.run --scenario hmm --users 4 --spawn-rate 2 --duration 60s --csv-dir /tmp/load
 
 The server uses the current BENTOML_HOME, where the acoustic checkpoint of the default ``hmm`` method is
 registered first if missing; the ``ctc`` and ``mixed`` scenarios also register a tiny *untrained* CTC model
@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtests.load_songs import write_song  # re-exported: benchmarks/bench_batching.py uses it
+from .load_songs import write_song  # re-exported: benchmarks/bench_batching.py uses it
 from lyricalign.devserver import bentoml_server, ensure_model, process_group
 
 logger = logging.getLogger("loadtests")
@@ -71,7 +71,7 @@ def run(scenario: str, users: int, spawn_rate: float, duration: str, csv_dir: Pa
         write_song(songs)
         with bentoml_server(env, csv_dir / "server.log", cwd=REPO) as server:
             prefix = csv_dir / scenario
-            cmd = [sys.executable, "-m", "locust", "-f", str(REPO / "loadtests" / "locustfile.py"), "--headless",
+            cmd = [sys.executable, "-m", "locust", "-f", str(Path(__file__).with_name("locustfile.py")), "--headless",
                    "--host", server.url, "-u", str(users), "-r", str(spawn_rate), "-t", duration, "--csv", str(prefix),
                    "--only-summary", "--stop-timeout", "30", "--songs", str(songs), *SCENARIOS[scenario]]
             with process_group(cmd, env, csv_dir / "locust.log", cwd=REPO) as locust:

@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("lyricalign")
 
 #: Modules that add subcommands; a missing optional folder just drops its commands.
-PLUGIN_MODULES = ("lyricalign.evaluation", "data_pipeline.cli", "training.cli", "training.train")
+#: The folders are installed inside the package (``lyricalign.data_pipeline`` is the repository's
+#: ``data_pipeline/``, pyproject.toml's package-dir), so these are their only names.
+PLUGIN_MODULES = ("lyricalign.evaluation", "lyricalign.data_pipeline.cli", "lyricalign.training.cli",
+                  "lyricalign.training.train")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -127,7 +127,7 @@ def ensure_model(env: Mapping[str, str], work: Path, cwd: Path | None = None, ct
     onnx = work / "tiny.onnx"
     subprocess.run([sys.executable, "-m", "lyricalign.cli", "export", "--config", "tiny", "-o", str(onnx)],
                    env=dict(env), check=True, cwd=cwd, capture_output=True)
-    out = subprocess.run([sys.executable, "-m", "training.register", str(onnx)], env=dict(env), check=True, cwd=cwd,
+    out = subprocess.run([sys.executable, "-m", "lyricalign.training.register", str(onnx)], env=dict(env), check=True, cwd=cwd,
                          capture_output=True, text=True)
     return out.stdout.strip().splitlines()[-1]
 

@@ -6,7 +6,7 @@ the start of the audio file)::
     {"audio", "start", "end", "text", "language", "song_id", "artist", "split",
      "words": [{"text", "start", "end"}]}
 
-The data pipeline writes every field (``data_pipeline.manifest``); training reads ``audio``,
+The data pipeline writes every field (``lyricalign.data_pipeline.manifest``); training reads ``audio``,
 ``start``, ``end`` and ``text``; evaluation reads ``audio``, ``text``, ``language``, ``song_id``,
 ``words`` and takes a missing ``start``/``end`` to mean the whole file. So only ``audio`` and
 ``text`` are always required, and each reader names the other fields it needs

@@ -31,7 +31,7 @@ done
 if [ -n "$ONNX" ]; then  # a trained CTC model for the ctc method
   echo "serve: importing $ONNX into the BentoML model store" >&2
   export LYRICALIGN_MODEL_TAG
-  LYRICALIGN_MODEL_TAG=$("$PY" -m training.register "$ONNX" --name "$MODEL_NAME" | tail -1)
+  LYRICALIGN_MODEL_TAG=$("$PY" -m lyricalign.training.register "$ONNX" --name "$MODEL_NAME" | tail -1)
 fi
 
 pids=()
@@ -41,7 +41,7 @@ trap cleanup EXIT INT TERM
 "$BENTOML" serve service.service:LyricAlign --host 127.0.0.1 --port "$PORT" &
 pids+=($!)
 if ((WITH_GRPC)); then
-  "$PY" -m service.grpc_server --host 127.0.0.1 --port "$GRPC_PORT" --http-url "http://127.0.0.1:$PORT" &
+  "$PY" -m lyricalign.service.grpc_server --host 127.0.0.1 --port "$GRPC_PORT" --http-url "http://127.0.0.1:$PORT" &
   pids+=($!)
 fi
 wait -n "${pids[@]}"

@@ -1,6 +1,6 @@
 """Python clients for both front ends, returning the core's :class:`AlignmentResult`::
 
-    from service.clients import GRPCClient, HTTPClient
+    from lyricalign.service.clients import GRPCClient, HTTPClient
 
     with HTTPClient("http://127.0.0.1:3000") as client:
         result = client.align("song.mp3", open("song.txt").read())          # language="auto", method hmm

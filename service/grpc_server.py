@@ -6,7 +6,7 @@ one batching queue (concurrent gRPC and HTTP requests land in the same ONNX batc
 pool and the same limits and error messages; the gateway only translates. Start it next to
 ``bentoml serve``::
 
-    python -m service.grpc_server --port 50051 --http-url http://127.0.0.1:3000
+    python -m lyricalign.service.grpc_server --port 50051 --http-url http://127.0.0.1:3000
 
 Health is ``SERVING`` while the HTTP service answers ``/readyz`` (polled every few seconds).
 """

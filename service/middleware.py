@@ -18,7 +18,7 @@ so size, media type and overload must be checked earlier, here:
 
 The accepted body is buffered (bounded by the limit) and replayed to the app. The internal
 batching endpoint only gets the media-type check (BentoML answers 500 to a multipart body there).
-``GET /docs.json`` is BentoML's OpenAPI document corrected by :func:`service.openapi.patch_spec`.
+``GET /docs.json`` is BentoML's OpenAPI document corrected by :func:`.openapi.patch_spec`.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ async def _reject(send: Send, rejection: Rejection) -> None:
 
 
 async def _patched_docs(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    """Serve the app's OpenAPI JSON through :func:`service.openapi.patch_spec`."""
+    """Serve the app's OpenAPI JSON through :func:`.openapi.patch_spec`."""
     from .openapi import patch_spec
 
     start: Message = {}

@@ -1,6 +1,6 @@
 """What one ``/align`` request does, without BentoML: validate, decode, align, render.
 
-The BentoML service (``service.service``) and the gRPC gateway only move bytes; every decision
+The BentoML service (``service.py``) and the gRPC gateway only move bytes; every decision
 about inputs and every call into the core lives here, so both protocols answer the same way.
 
 Two alignment paths:
@@ -9,7 +9,7 @@ Two alignment paths:
   (``AcousticModel.plan_windows``), the windows go through the batching endpoint (any number of
   requests share one ONNX call), and the stitched log-probs are aligned here.
 * every other method (``hmm``, ``dtw``, ``uniform``): sequential per song and CPU-bound for seconds,
-  so they run in a bounded pool of worker processes (:mod:`service.engine_pool`).
+  so they run in a bounded pool of worker processes (:mod:`.engine_pool`).
 """
 
 from __future__ import annotations

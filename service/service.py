@@ -8,7 +8,7 @@ It binds 127.0.0.1 unless asked otherwise (``--host``, ``BENTOML_HOST`` or ``LYR
 container image sets ``LYRICALIGN_HOST=0.0.0.0``, as a container must).
 
 This module only moves bytes: validation, decoding and alignment are :mod:`service.pipeline`
-(shared with the gRPC gateway); limits come from :class:`service.config.ServiceConfig`.
+(shared with the gRPC gateway); limits come from :class:`.config.ServiceConfig`.
 """
 
 from __future__ import annotations

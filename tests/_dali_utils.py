@@ -1,9 +1,9 @@
 """Builders of DALI v1.0 fixtures in the dataset's exact on-disk formats.
 
-``dali_package(tmp)`` writes a throwaway ``DALI/Annotations.py`` (same class name, module path and
-``__init__`` as the real package) and imports it, so ``pickle.dumps(obj, protocol=2)`` -- DALI's own
+``dali_package()`` creates a throwaway ``DALI.Annotations`` module (same class name, module path and
+``__init__`` as the real package) in ``sys.modules``, so ``pickle.dumps(obj, protocol=2)`` -- DALI's own
 ``write_in_gzip`` -- produces the bytes real DALI files have. It is used only to WRITE files; the
-reader under test never imports it (the module is removed from ``sys.modules`` afterwards).
+reader under test never imports it (the modules are removed from ``sys.modules`` afterwards).
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import gzip
-import importlib
 import json
 import pickle
 import sys
 import textwrap
+import types
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -35,18 +35,17 @@ ANNOTATIONS_SOURCE = textwrap.dedent(
 
 
 @contextlib.contextmanager
-def dali_package(tmp: Path) -> Iterator[type]:
-    """Yield a real ``DALI.Annotations.Annotations`` class importable under that name."""
-    root = tmp / "fake_dali_pkg"
-    (root / "DALI").mkdir(parents=True, exist_ok=True)
-    (root / "DALI" / "__init__.py").write_text("")
-    (root / "DALI" / "Annotations.py").write_text(ANNOTATIONS_SOURCE)
-    sys.path.insert(0, str(root))
+def dali_package() -> Iterator[type]:
+    """Yield a real ``DALI.Annotations.Annotations`` class importable under that name (what pickle needs)."""
+    package = types.ModuleType("DALI")
+    package.__path__ = []  # a package: ``import DALI.Annotations`` finds the submodule in sys.modules
+    module = types.ModuleType("DALI.Annotations")
+    exec(compile(ANNOTATIONS_SOURCE, "DALI/Annotations.py", "exec"), module.__dict__)  # noqa: S102 (our source)
+    package.Annotations = module  # type: ignore[attr-defined]
+    sys.modules.update({"DALI": package, "DALI.Annotations": module})
     try:
-        module = importlib.import_module("DALI.Annotations")
         yield module.Annotations
     finally:
-        sys.path.remove(str(root))
         for name in ("DALI.Annotations", "DALI"):
             sys.modules.pop(name, None)
 

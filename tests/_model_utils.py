@@ -1,7 +1,7 @@
 """A tiny randomly initialised wav2vec2 CTC model exported to ONNX, for tests (about a second).
 
-``make_tiny_onnx_model(directory)`` is the shared entry point (other areas' tests use it); tests
-that need it many times should wrap it in a session-scoped fixture (see ``tiny_model`` below).
+``make_tiny_onnx_model(directory)`` is the shared entry point (other areas' tests use it); the
+session fixtures ``tiny_model`` and ``local_model`` (tests/conftest.py) wrap it.
 Its alignments are meaningless (random weights) but every shape, file format and code path is real.
 """
 
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Mapping
-
-import pytest
 
 #: Same as the "tiny" preset but without attention: every output frame depends only on nearby
 #: samples (conv stack + 16-frame positional conv), so windowed inference can be compared exactly
@@ -34,7 +32,7 @@ def make_tiny_onnx_model(
     """
     from lyricalign.fsutil import atomic_write_text
     from lyricalign.acoustic.ctc_metadata import sidecar_path
-    from training.export import TINY_CONFIG, build_model, config_metadata, export_onnx
+    from lyricalign.training.export import TINY_CONFIG, build_model, config_metadata, export_onnx
 
     model = build_model(config={**TINY_CONFIG, **(config or {})}, seed=0)
     metadata = config_metadata(model, name=name, version=version, trained=trained)
@@ -44,16 +42,3 @@ def make_tiny_onnx_model(
         atomic_write_text(sidecar_path(path), metadata.to_json())
     return path
 
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One tiny model (2 attention layers) per test session."""
-    return make_tiny_onnx_model(tmp_path_factory.mktemp("tiny-model"))
-
-
-@pytest.fixture(scope="session")
-def local_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny model with a limited receptive field (no attention layers)."""
-    return make_tiny_onnx_model(
-        tmp_path_factory.mktemp("local-model"), name="local", config={"num_hidden_layers": LOCAL_LAYERS}
-    )

@@ -1,27 +1,29 @@
-"""Real servers for the service tests: ``bentoml serve`` and the gRPC gateway on 127.0.0.1.
+"""Real servers for the service tests: ``bentoml serve`` and the gRPC gateway on 127.0.0.1; and
+:class:`EchoApp`, the ASGI app the admission guard is tested in front of (in process).
 
 Each runs as its own process group in a temporary BENTOML_HOME holding the tiny (untrained) model,
 on a free port, and is stopped (SIGTERM, then SIGKILL) when the fixture ends, even on failure. The
 launching itself is :mod:`lyricalign.devserver` (shared with loadtests/ and benchmarks/). Each server
-gets its own TMPDIR, so a test can see every temporary file it leaves.
+gets its own TMPDIR, so a test can see every temporary file it leaves. The session's shared server
+is the ``live_service`` fixture (tests/conftest.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping
 
-import pytest
-
 from lyricalign.devserver import bentoml_server, free_port, process_group
 
 REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
 STARTUP_TIMEOUT = 120.0
 
 __all__ = ["free_port"]
@@ -39,20 +41,25 @@ class RunningService:
 def register_tiny_model(bentoml_home: Path, work: Path) -> str:
     """A tiny random model exported and registered in ``bentoml_home``; returns its tag."""
     code = (
-        "import sys; sys.path.insert(0, 'tests');"
         "from _model_utils import make_tiny_onnx_model;"
-        "from training.register import register_model;"
+        "from lyricalign.training.register import register_model;"
         f"print(register_model(make_tiny_onnx_model({str(work)!r})))"
     )
-    env = {**os.environ, "BENTOML_HOME": str(bentoml_home)}
+    env = {**os.environ, "BENTOML_HOME": str(bentoml_home), "PYTHONPATH": tests_pythonpath()}
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
     return out.stdout.strip().splitlines()[-1]
+
+
+def tests_pythonpath() -> str:
+    """PYTHONPATH for a subprocess that imports the tests' helper modules (``_model_utils``, ...):
+    a fresh interpreter has no pytest to put tests/ on its path (pyproject.toml's ``pythonpath``)."""
+    return os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
 
 
 def register_acoustic_checkpoint(bentoml_home: Path) -> str:
     """The session's acoustic checkpoint (``LYRICALIGN_ACOUSTIC``) registered in ``bentoml_home``."""
     code = (
-        "import os; from pathlib import Path; from training.register import register_acoustic;"
+        "import os; from pathlib import Path; from lyricalign.training.register import register_acoustic;"
         "print(register_acoustic(Path(os.environ['LYRICALIGN_ACOUSTIC'])))"
     )
     env = {**os.environ, "BENTOML_HOME": str(bentoml_home)}
@@ -77,10 +84,10 @@ def bentoml_service(work: Path, env_overrides: Mapping[str, str] | None = None) 
 
 @contextmanager
 def grpc_gateway(http_url: str, work: Path) -> Iterator[str]:
-    """``python -m service.grpc_server`` in front of ``http_url``; yields its ``host:port``."""
+    """``python -m lyricalign.service.grpc_server`` in front of ``http_url``; yields its ``host:port``."""
     port = free_port()
     log = work / "grpc.log"
-    cmd = [sys.executable, "-m", "service.grpc_server", "--port", str(port), "--http-url", http_url]
+    cmd = [sys.executable, "-m", "lyricalign.service.grpc_server", "--port", str(port), "--http-url", http_url]
     with process_group(cmd, os.environ, log, cwd=REPO) as proc:
         target = f"127.0.0.1:{port}"
         _wait_grpc(proc, target, log)
@@ -119,23 +126,22 @@ TEST_LIMITS = {
     "LYRICALIGN_ALLOW_UNTRAINED": "1",  # these tests exercise the ctc path with the tiny untrained model
     "LYRICALIGN_BODY_TIMEOUT_S": "3",
 }
-_SHARED: dict[str, object] = {}
 
 
-@pytest.fixture(scope="session")
-def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    """One BentoML server for every service test module (started once, stopped at session end)."""
-    if "service" not in _SHARED:
-        stack = ExitStack()
-        _SHARED["stack"] = stack
-        try:
-            _SHARED["service"] = stack.enter_context(bentoml_service(tmp_path_factory.mktemp("service"), TEST_LIMITS))
-        except BaseException:
-            stack.close()
-            _SHARED.clear()
-            raise
-    yield _SHARED["service"]  # type: ignore[misc]
-    stack = _SHARED.pop("stack", None)
-    _SHARED.pop("service", None)
-    if isinstance(stack, ExitStack):
-        stack.close()
+class EchoApp:
+    """A real ASGI app that answers 200 with the body it received (after ``gate``, when one is set)."""
+
+    def __init__(self) -> None:
+        self.gate: asyncio.Event | None = None
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if self.gate is not None:
+            await self.gate.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})

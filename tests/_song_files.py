@@ -18,7 +18,6 @@ TESTS = Path(__file__).resolve().parent
 _CODE = """
 import json, sys
 from pathlib import Path
-sys.path.insert(0, {tests!r})
 from _synth_utils import make_synthetic_song, write_song
 for name, lines, seed, suffix, language in json.loads(sys.argv[2]):
     song = make_synthetic_song(lines, language, seed=seed)
@@ -31,6 +30,8 @@ def write_song_files(folder: Path, songs: list[tuple[str, list[list[str]], int, 
     """``folder/<name><suffix>`` and ``folder/<name>.txt`` for each ``(name, lines, seed, suffix)``."""
     folder.mkdir(parents=True, exist_ok=True)
     specs = [[name, lines, seed, suffix, language] for name, lines, seed, suffix in songs]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS.parent), os.environ.get("PYTHONPATH")]))}
-    subprocess.run([sys.executable, "-c", _CODE.format(tests=str(TESTS)), str(folder), json.dumps(specs)],
+    # A fresh interpreter: tests/ on its path for _synth_utils (pytest's ``pythonpath`` does not reach it).
+    paths = [str(TESTS), str(TESTS.parent), os.environ.get("PYTHONPATH")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+    subprocess.run([sys.executable, "-c", _CODE, str(folder), json.dumps(specs)],
                    check=True, env=env, timeout=300)

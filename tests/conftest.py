@@ -1,15 +1,24 @@
-"""Shared fixtures: generated audio in every container format (real ffmpeg), no downloaded data."""
+"""Shared fixtures: generated audio in every container format (real ffmpeg), no downloaded data; the
+session's acoustic checkpoint, tiny CTC models and real BentoML server.
+
+The helper modules next to this file (``_service_utils``, ``_model_utils``, ``_synth_utils``, ...) are
+imported by name: pyproject.toml's ``pythonpath = ["tests"]`` puts this folder on ``sys.path``.
+Every test that starts a real server is marked ``slow`` (checked at collection: :data:`SERVER_FIXTURES`).
+"""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from _model_utils import LOCAL_LAYERS, make_tiny_onnx_model
+from _service_utils import TEST_LIMITS, RunningService, bentoml_service
 from lyricalign.audio import SAMPLE_RATE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,8 +61,42 @@ def acoustic_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tests never depend on what a user has installed."""
     import os
 
-    from training.acoustic_export import export_checkpoint
+    from lyricalign.training.acoustic_export import export_checkpoint
 
     folder = export_checkpoint(tmp_path_factory.mktemp("acoustic") / "checkpoint").folder
     os.environ["LYRICALIGN_ACOUSTIC"] = str(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny random CTC model (2 attention layers) per test session."""
+    return make_tiny_onnx_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def local_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model with a limited receptive field (no attention layers)."""
+    return make_tiny_onnx_model(
+        tmp_path_factory.mktemp("local-model"), name="local", config={"num_hidden_layers": LOCAL_LAYERS}
+    )
+
+
+@pytest.fixture(scope="session")
+def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    """One real ``bentoml serve`` (small :data:`TEST_LIMITS`) for every service test module: started by
+    the first test that asks for it, stopped at the end of the session."""
+    with bentoml_service(tmp_path_factory.mktemp("service"), TEST_LIMITS) as service:
+        yield service
+
+
+#: Fixtures that start a real server (here and in test modules): a test using one must be ``slow``.
+SERVER_FIXTURES = frozenset({"live_service", "batching_service"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse to run a server test that ``-m "not slow"`` would not skip (the README promises it does)."""
+    unmarked = [item.nodeid for item in items
+                if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None]
+    if unmarked:
+        raise pytest.UsageError("tests starting a server must be marked @pytest.mark.slow: " + ", ".join(unmarked))

@@ -22,8 +22,7 @@ from lyricalign.batch import BatchJob, discover_jobs, is_done
 from lyricalign.errors import LyricalignError
 from lyricalign.formats import parse_lrc, read_json
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _song_files import write_song_files  # noqa: E402
+from _song_files import write_song_files
 
 REPO = Path(__file__).resolve().parents[1]
 LINES = [[["hello", "world", "sing"], ["along", "with", "me"]],
@@ -54,6 +53,7 @@ def mtimes(folder: Path) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p.suffix == ".lrc"}
 
 
+@pytest.mark.slow
 def test_batch_continues_past_a_bad_song_reports_it_and_resumes(catalogue: Path, tmp_path: Path) -> None:
     songs = tmp_path / "songs"
     songs.mkdir()
@@ -109,6 +109,7 @@ def test_batch_from_a_csv_list_with_language_and_output_names(catalogue: Path, t
     assert error["id"] == "song1" and error["error"] == "LyricsError" and "no such file" in error["message"]
 
 
+@pytest.mark.slow
 def test_batch_from_a_jsonl_list_with_hmm_in_worker_processes(catalogue: Path, tmp_path: Path) -> None:
     listing = tmp_path / "list.jsonl"
     rows = [{"audio": str(catalogue / f"song{k}.wav"), "lyrics": str(catalogue / f"song{k}.txt")} for k in (0, 1)]

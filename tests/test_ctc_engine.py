@@ -16,7 +16,6 @@ from lyricalign.errors import AlignmentError, ModelError
 from lyricalign.model_store import NO_MODEL_MESSAGE, install_model
 from lyricalign.schema import AlignmentResult
 from lyricalign.text import parse_lyrics
-from _model_utils import tiny_model  # noqa: F401 (fixture)
 
 FRAME = 0.02  # seconds per frame of the tiny model (320 samples at 16 kHz)
 

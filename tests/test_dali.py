@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pytest
 
-from data_pipeline.dali import (
+from lyricalign.data_pipeline.dali import (
     DaliFilter,
     ReadReport,
     TimeParam,
@@ -27,7 +27,7 @@ LINES = [["hel-lo", "world"], ["sing", "a-long"], ["last", "line", "here"]]
 
 @pytest.fixture()
 def annotations_cls(tmp_path):
-    with dali_package(tmp_path) as cls:
+    with dali_package() as cls:
         yield cls
 
 

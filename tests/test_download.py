@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from data_pipeline.download import DownloadItem, DownloadOptions, download_all
+from lyricalign.data_pipeline.download import DownloadItem, DownloadOptions, download_all
 from lyricalign.audio import AudioLimits, load_audio
 
 pytestmark = pytest.mark.slow
@@ -124,7 +124,7 @@ def test_sigkill_midway_then_resume(tmp_path):
     out = tmp_path / "out"
     (tmp_path / "items.txt").write_text("".join(f"{name}\n" for name in durations))
     cmd = [
-        sys.executable, "-m", "data_pipeline", "download", str(out), "--list", str(tmp_path / "items.txt"),
+        sys.executable, "-m", "lyricalign.data_pipeline", "download", str(out), "--list", str(tmp_path / "items.txt"),
         "--url-template", f"http://127.0.0.1:{srv.port}/{{id}}.wav", "-j", "2", "--retries", "0",
     ]
     try:
@@ -153,7 +153,7 @@ def test_sigkill_midway_then_resume(tmp_path):
 
 
 def test_cli_exit_status_3_when_some_songs_failed(tmp_path, server, capsys):
-    from data_pipeline.__main__ import main
+    from lyricalign.data_pipeline.__main__ import main
 
     (tmp_path / "items.txt").write_text("song0\nmissing\n")
     argv = ["download", str(tmp_path / "out"), "--list", str(tmp_path / "items.txt"), "--retries", "0",

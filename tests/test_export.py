@@ -18,7 +18,7 @@ from lyricalign.cli import main  # noqa: E402
 from lyricalign.errors import ModelError  # noqa: E402
 from lyricalign.acoustic.ctc_metadata import default_units, read_metadata  # noqa: E402
 from lyricalign.acoustic.ctc_model import AcousticModel  # noqa: E402
-from training.export import (  # noqa: E402
+from lyricalign.training.export import (  # noqa: E402
     PARITY_TOLERANCE,
     TINY_CONFIG,
     _torch_export,
@@ -135,7 +135,7 @@ def test_cli_export_errors_are_one_line(tmp_path: Path, capsys) -> None:
 def test_cli_models_register_adds_the_model_to_bentoml(tmp_path: Path) -> None:
     pytest.importorskip("bentoml")
     from _model_utils import make_tiny_onnx_model
-    from training.register import DEFAULT_NAME
+    from lyricalign.training.register import DEFAULT_NAME
 
     model = make_tiny_onnx_model(tmp_path)
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "LYRICALIGN_HOME": str(tmp_path / "home")}

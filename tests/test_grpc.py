@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _service_utils import grpc_gateway, live_service  # noqa: E402,F401  (fixture)
-from _synth_utils import make_synthetic_song, write_song  # noqa: E402
+from _service_utils import grpc_gateway
+from _synth_utils import make_synthetic_song, write_song
 
-from service.clients import GRPCClient  # noqa: E402
-from service.grpc_gen import lyricalign_pb2 as pb  # noqa: E402
-from service.grpc_gen import lyricalign_pb2_grpc as pb_grpc  # noqa: E402
-from service.grpc_server import from_proto  # noqa: E402
+from lyricalign.service.clients import GRPCClient
+from lyricalign.service.grpc_gen import lyricalign_pb2 as pb
+from lyricalign.service.grpc_gen import lyricalign_pb2_grpc as pb_grpc
+from lyricalign.service.grpc_server import from_proto
+
+pytestmark = pytest.mark.slow  # every test talks to the real bentoml serve behind the gateway
 
 
 @pytest.fixture(scope="module")

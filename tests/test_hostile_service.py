@@ -13,7 +13,6 @@ import io
 import json
 import os
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,17 +22,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _service_utils import (  # noqa: E402,F401  (fixture)
-    REPO,
-    TEST_LIMITS,
-    live_service,
-    register_acoustic_checkpoint,
-    register_tiny_model,
-)
+from _service_utils import REPO, TEST_LIMITS, EchoApp, register_acoustic_checkpoint
 
-from lyricalign.devserver import bentoml_command, free_port, process_group, wait_ready  # noqa: E402
-from service.middleware import AlignGuard  # noqa: E402
+from lyricalign.devserver import bentoml_command, free_port, process_group, wait_ready
+from lyricalign.service.middleware import AlignGuard
 
 BODY_TIMEOUT_S = float(TEST_LIMITS["LYRICALIGN_BODY_TIMEOUT_S"])
 DEFAULT_MAX_INFLIGHT = 16  # the session server keeps the default
@@ -59,18 +51,6 @@ def _multipart(fields: list[tuple[str, str]], audio: bytes | None, filename: str
 
 # --- the guard, in process ------------------------------------------------------------------
 
-class _EchoApp:
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": body})
-
-
 def _scope() -> dict:
     return {"type": "http", "method": "POST", "path": "/align",
             "headers": [(b"content-type", b"multipart/form-data; boundary=x")]}
@@ -89,7 +69,7 @@ async def _call(guard: AlignGuard, receive) -> tuple[int, bytes]:  # noqa: ANN00
 def test_guard_stalled_body_holds_no_slot_and_gets_408() -> None:
     """Issue 9.1: a body that stops arriving neither blocks others (max_inflight=1) nor waits for ever."""
     async def scenario() -> None:
-        guard = AlignGuard(_EchoApp(), max_upload_bytes=10_000, max_inflight=1, retry_after_s=1,
+        guard = AlignGuard(EchoApp(), max_upload_bytes=10_000, max_inflight=1, retry_after_s=1,
                            body_timeout_s=0.5, min_body_rate=0)
         stall = asyncio.Event()
 
@@ -117,7 +97,7 @@ def test_guard_stalled_body_holds_no_slot_and_gets_408() -> None:
 def test_guard_trickling_body_gets_408() -> None:
     """Issue 9.1: a few bytes per interval, each within the idle timeout, is still refused by the rate."""
     async def scenario() -> None:
-        guard = AlignGuard(_EchoApp(), max_upload_bytes=10_000, max_inflight=4, retry_after_s=1,
+        guard = AlignGuard(EchoApp(), max_upload_bytes=10_000, max_inflight=4, retry_after_s=1,
                            body_timeout_s=0.3, min_body_rate=1000)
 
         async def trickle() -> dict:
@@ -133,7 +113,7 @@ def test_guard_trickling_body_gets_408() -> None:
 def test_guard_refuses_truncated_multipart() -> None:
     """Issue 9.9: no closing boundary -> 400, the body never reaches the form parser."""
     async def scenario() -> None:
-        guard = AlignGuard(_EchoApp(), max_upload_bytes=10_000, max_inflight=4, retry_after_s=1)
+        guard = AlignGuard(EchoApp(), max_upload_bytes=10_000, max_inflight=4, retry_after_s=1)
 
         async def truncated() -> dict:
             return {"type": "http.request", "body": b'--x\r\nContent-Disposition: form-data; name="language"\r\n\r\nes',
@@ -320,7 +300,7 @@ def _listening_addresses(port: int) -> set[str]:
 
 def test_json_error_bodies_are_one_object() -> None:
     """The spec's error schema is what the guard sends (a single "error" string)."""
-    from service.openapi import ALIGN_ERRORS, patch_spec
+    from lyricalign.service.openapi import ALIGN_ERRORS, patch_spec
 
     spec = patch_spec({"paths": {"/align": {"post": {"responses": {}}}}, "components": {"schemas": {}}})
     assert spec["components"]["schemas"]["AlignError"]["required"] == ["error"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,7 +80,10 @@ def test_api_warns_in_log_and_extras_when_unsure(caplog: pytest.LogCaptureFixtur
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lyricalign.cli", *args], capture_output=True, text=True, timeout=300)
+    """The CLI without its periodic progress lines (a loaded machine would print one on stderr)."""
+    env = {**os.environ, "LYRICALIGN_PROGRESS_INTERVAL": "3600"}
+    return subprocess.run([sys.executable, "-m", "lyricalign.cli", *args], capture_output=True, text=True, timeout=300,
+                          env=env)
 
 
 @pytest.mark.slow

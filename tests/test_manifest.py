@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from data_pipeline.dali import iter_songs, read_song
-from data_pipeline.manifest import SegmentOptions, SplitOptions, normalize_name, song_segments
+from lyricalign.data_pipeline.dali import iter_songs, read_song
+from lyricalign.data_pipeline.manifest import SegmentOptions, SplitOptions, normalize_name, song_segments
 from _dali_utils import dali_package, make_song, write_gzip
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ def _silence(path: Path, seconds: float) -> None:
 
 
 def test_segments_are_normalised_and_bounded(tmp_path):
-    with dali_package(tmp_path) as cls:
+    with dali_package() as cls:
         song = read_song(write_gzip(tmp_path, "s", make_song(cls, "s", LINES)))
     one_line = song_segments(song, "a.flac", "train", SegmentOptions(max_duration=1.5))
     assert [s.text for s in one_line] == ["hello world", "forty two birds", "last line"]  # 2.0 s line dropped
@@ -51,7 +51,7 @@ def test_prepare_command(tmp_path):
     dali, audio, out = tmp_path / "dali", tmp_path / "audio", tmp_path / "out"
     dali.mkdir(), audio.mkdir()
     artists = [f"Band {i}" for i in range(12)]
-    with dali_package(tmp_path) as cls:
+    with dali_package() as cls:
         for i, artist in enumerate(artists):
             for j in range(2):  # two songs per artist: they must share a split
                 sid = f"id{i:02d}{j}"
@@ -62,7 +62,7 @@ def test_prepare_command(tmp_path):
         write_gzip(dali, "noaudio", make_song(cls, "noaudio", LINES, artist="Band 1"))
     (tmp_path / "eval.csv").write_text("Filepath,Artist,Title\nx.mp3,band 2,SONG 0\n")
     cmd = [
-        sys.executable, "-m", "data_pipeline", "prepare", str(dali), "--audio-dir", str(audio), "-o", str(out),
+        sys.executable, "-m", "lyricalign.data_pipeline", "prepare", str(dali), "--audio-dir", str(audio), "-o", str(out),
         "--language", "en", "--min-ncc", "0.9", "--val-fraction", "0.25", "--test-fraction", "0.25",
         "--exclude-songs", str(tmp_path / "eval.csv"), "--max-duration", "10",
     ]
@@ -93,7 +93,7 @@ def test_stats_command_counts_metadata(tmp_path):
         for i in range(12)
     }
     (tmp_path / "meta.json").write_text(json.dumps(meta))
-    cmd = [sys.executable, "-m", "data_pipeline", "stats", str(tmp_path / "meta.json"), "--working", "--json", "--language", "en,de"]
+    cmd = [sys.executable, "-m", "lyricalign.data_pipeline", "stats", str(tmp_path / "meta.json"), "--working", "--json", "--language", "en,de"]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     counts = json.loads(run.stdout)
     assert {k: sum(v.values()) for k, v in counts.items()} == {"en": 2, "de": 2}
@@ -102,8 +102,8 @@ def test_stats_command_counts_metadata(tmp_path):
 
 
 def test_lists_that_are_not_utf8_are_user_errors(tmp_path):
-    from data_pipeline.download import read_items
-    from data_pipeline.manifest import read_id_list, read_song_list
+    from lyricalign.data_pipeline.download import read_items
+    from lyricalign.data_pipeline.manifest import read_id_list, read_song_list
     from lyricalign.errors import DatasetError
 
     path = tmp_path / "list.txt"
@@ -118,7 +118,7 @@ def test_lists_that_are_not_utf8_are_user_errors(tmp_path):
 @pytest.mark.parametrize("bad_id", ["../secret_outside", "/etc/passwd", "a/b", ".hidden"])
 def test_prepare_refuses_song_ids_that_are_paths(tmp_path, bad_id):
     """Issue 9.7: the id ``../secret_outside`` made the manifest point outside ``--audio-dir``."""
-    from data_pipeline.manifest import prepare
+    from lyricalign.data_pipeline.manifest import prepare
 
     audio = tmp_path / "audio"
     audio.mkdir()
@@ -126,7 +126,7 @@ def test_prepare_refuses_song_ids_that_are_paths(tmp_path, bad_id):
     _silence(outside, 20.0)
     _silence(audio / "good.flac", 20.0)
     (tmp_path / "dali").mkdir()
-    with dali_package(tmp_path) as cls:
+    with dali_package() as cls:
         songs = [read_song(write_gzip(tmp_path / "dali", sid, make_song(cls, sid, LINES)))
                  for sid in ("good", "evil")]
     evil = songs[1]

@@ -62,7 +62,7 @@ def test_unreadable_files_are_dataset_errors(tmp_path: Path):
 
 
 def test_the_data_pipeline_writes_exactly_this_record(tmp_path: Path):
-    from data_pipeline import manifest as pipeline
+    from lyricalign.data_pipeline import manifest as pipeline
 
     words = tuple(pipeline.WordRecord(w.text, w.start, w.end) for w in RECORD.words)
     fields = {k: v for k, v in RECORD.__dict__.items() if k != "words"}

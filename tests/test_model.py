@@ -27,7 +27,7 @@ from lyricalign.model_store import (
     require_model,
     resolve_model,
 )
-from _model_utils import local_model, make_tiny_onnx_model, tiny_model  # noqa: F401 (fixtures)
+from _model_utils import make_tiny_onnx_model
 
 STRIDE = 320
 SHORT_WINDOWS = RuntimeOptions(window_seconds=3.0, overlap_seconds=0.5, batch_size=3)

@@ -18,9 +18,7 @@ from lyricalign.acoustic.ctc_model import AcousticModel
 from lyricalign.acoustic.ctc_runtime import RuntimeOptions
 from lyricalign.progress import CountProgress, Stages, progress_callback, report_progress
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _model_utils import tiny_model  # noqa: E402,F401  (session fixture)
-from _song_files import write_song_files  # noqa: E402
+from _song_files import write_song_files
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -27,11 +27,10 @@ from typing import Iterator
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _service_utils import _wait_grpc  # noqa: E402
+from _service_utils import _wait_grpc
 
-from lyricalign.devserver import free_port, process_group, wait_ready  # noqa: E402
-from _synth_utils import make_synthetic_song, write_song  # noqa: E402
+from lyricalign.devserver import free_port, process_group, wait_ready
+from _synth_utils import make_synthetic_song, write_song
 
 pytestmark = pytest.mark.slow
 

@@ -18,9 +18,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _service_utils import live_service  # noqa: E402,F401  (fixture)
-
 MIN_CASES = 1000
 MIN_REQUESTS = 500
 MAX_EXAMPLES = 1000  # per operation and phase; 894 cases at 800 here, so ~1,100 at 1000

@@ -14,15 +14,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _service_utils import TEST_LIMITS, live_service  # noqa: E402,F401  (fixture)
-from _synth_utils import SyntheticSong, make_synthetic_song, write_song  # noqa: E402
+from _service_utils import TEST_LIMITS, EchoApp
+from _synth_utils import SyntheticSong, make_synthetic_song, write_song
 
-from lyricalign.audio import SAMPLE_RATE  # noqa: E402
-from service.codec import decode_array, encode_array  # noqa: E402
-from service.config import ServiceConfig  # noqa: E402
-from service.middleware import AlignGuard  # noqa: E402
-from service.pipeline import RequestError, check_media_type, validate_params  # noqa: E402
+from lyricalign.audio import SAMPLE_RATE
+from lyricalign.service.codec import decode_array, encode_array
+from lyricalign.service.config import ServiceConfig
+from lyricalign.service.middleware import AlignGuard
+from lyricalign.service.pipeline import RequestError, check_media_type, validate_params
 
 LINES = [["hello", "world", "again"], ["sing", "along", "with", "me"]]
 HMM_TOLERANCE = 0.3  # seconds: median |start error| of the HMM engine on a clean synthetic song
@@ -72,27 +71,8 @@ def test_validate_params_errors() -> None:
         check_media_type("text/plain")
 
 
-class _EchoApp:
-    """A real ASGI app that answers with the body it received (or waits on ``gate``)."""
-
-    def __init__(self) -> None:
-        self.gate: asyncio.Event | None = None
-
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        if self.gate is not None:
-            await self.gate.wait()
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": body})
-
-
-def _guarded(max_upload_bytes: int = 100, max_inflight: int = 1) -> tuple[AlignGuard, _EchoApp]:
-    app = _EchoApp()
+def _guarded(max_upload_bytes: int = 100, max_inflight: int = 1) -> tuple[AlignGuard, EchoApp]:
+    app = EchoApp()
     return AlignGuard(app, max_upload_bytes=max_upload_bytes, max_inflight=max_inflight, retry_after_s=7), app
 
 
@@ -162,6 +142,7 @@ def _check_contract(body: dict, song: SyntheticSong) -> None:
     assert body["duration"] == pytest.approx(song.duration, abs=0.01)
 
 
+@pytest.mark.slow
 def test_align_ctc_over_http(live_service, song) -> None:  # noqa: ANN001
     synthetic, path = song
     response = _post(live_service.url, path.read_bytes(), synthetic.lyrics_text, method="ctc")
@@ -171,6 +152,7 @@ def test_align_ctc_over_http(live_service, song) -> None:  # noqa: ANN001
     assert body["method"] == "ctc" and body["model"] == "tiny@0"
 
 
+@pytest.mark.slow
 def test_align_hmm_matches_known_word_times(live_service, song) -> None:  # noqa: ANN001
     synthetic, path = song
     response = _post(live_service.url, path.read_bytes(), synthetic.lyrics_text)  # default method: hmm
@@ -182,6 +164,7 @@ def test_align_hmm_matches_known_word_times(live_service, song) -> None:  # noqa
     assert float(np.median(errors)) < HMM_TOLERANCE, errors
 
 
+@pytest.mark.slow
 def test_align_renders_formats(live_service, song) -> None:  # noqa: ANN001
     synthetic, path = song
     response = _post(live_service.url, path.read_bytes(), synthetic.lyrics_text, method="uniform", format="lrc")
@@ -198,6 +181,7 @@ def _long_wav(seconds: float) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("case", "status", "message"),
     [
@@ -246,6 +230,7 @@ def _silent_wav() -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.slow
 def test_overload_gets_503_with_retry_after_then_recovers(live_service, song) -> None:  # noqa: ANN001
     synthetic, path = song
     wav = path.read_bytes()
@@ -259,6 +244,7 @@ def test_overload_gets_503_with_retry_after_then_recovers(live_service, song) ->
     assert again.status_code == 200
 
 
+@pytest.mark.slow
 def test_info_and_metrics(live_service, song) -> None:  # noqa: ANN001
     synthetic, path = song
     info = httpx.get(live_service.url + "/info").json()
@@ -272,6 +258,7 @@ def test_info_and_metrics(live_service, song) -> None:  # noqa: ANN001
     assert not any(m.startswith("lyricalign_word_confidence") and 'method="uniform"' in m for m in metrics.splitlines())
 
 
+@pytest.mark.slow
 def test_load_test_runner_smoke(live_service, tmp_path) -> None:  # noqa: ANN001
     """``loadtests/run.py`` for a few seconds: its own server and Locust process, then a CSV with no failures."""
     import csv
@@ -280,7 +267,7 @@ def test_load_test_runner_smoke(live_service, tmp_path) -> None:  # noqa: ANN001
 
     env = {**os.environ, "BENTOML_HOME": str(live_service.bentoml_home)}  # the acoustic checkpoint is there
     proc = subprocess.run(
-        [sys.executable, "-m", "loadtests.run", "--scenario", "hmm", "--users", "1", "--spawn-rate", "1",
+        [sys.executable, "-m", "lyricalign.loadtests.run", "--scenario", "hmm", "--users", "1", "--spawn-rate", "1",
          "--duration", "6s", "--csv-dir", str(tmp_path)],
         cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=300,
     )

@@ -5,7 +5,6 @@ The shared service tests run with the defaults (batching off); this module keeps
 
 from __future__ import annotations
 
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
@@ -14,15 +13,14 @@ import httpx
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _model_utils import make_tiny_onnx_model, tiny_model  # noqa: E402,F401  (fixture)
-from _service_utils import TEST_LIMITS, RunningService, bentoml_service  # noqa: E402
-from _synth_utils import make_synthetic_song, write_song  # noqa: E402
+from _model_utils import make_tiny_onnx_model
+from _service_utils import TEST_LIMITS, RunningService, bentoml_service
+from _synth_utils import make_synthetic_song, write_song
 
-from lyricalign.acoustic.ctc_model import AcousticModel  # noqa: E402
-from service.codec import decode_array, encode_array  # noqa: E402
-from service.config import ServiceConfig  # noqa: E402
-from service.pipeline import CTCPath  # noqa: E402
+from lyricalign.acoustic.ctc_model import AcousticModel
+from lyricalign.service.codec import decode_array, encode_array
+from lyricalign.service.config import ServiceConfig
+from lyricalign.service.pipeline import CTCPath
 
 LINES = [["hello", "world", "again"], ["sing", "along", "with", "me"]] * 4
 
@@ -42,7 +40,7 @@ def test_model_threads_follow_batching_unless_set() -> None:
     assert ServiceConfig(batching=True, intra_op_threads=3).model_threads == 3
 
 
-def test_ctc_path_caps_windows_per_call(tiny_model: Path) -> None:  # noqa: F811
+def test_ctc_path_caps_windows_per_call(tiny_model: Path) -> None:
     ctc = CTCPath(tiny_model, intra_op_threads=1, max_batch=2)
     calls: list[int] = []
     run = ctc.model.infer_windows
@@ -65,6 +63,7 @@ def batching_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runni
         yield service
 
 
+@pytest.mark.slow
 def test_batching_endpoint_equals_the_model(batching_service: RunningService, tmp_path: Path) -> None:
     model = AcousticModel(make_tiny_onnx_model(tmp_path))  # seed 0: the served model's weights
     windows = np.random.default_rng(1).standard_normal((3, model.window_length)).astype(np.float32)
@@ -76,6 +75,7 @@ def test_batching_endpoint_equals_the_model(batching_service: RunningService, tm
     np.testing.assert_allclose(np.stack([decode_array(x) for x in served[:3]]), model.infer_windows(windows), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_concurrent_ctc_requests_through_the_batcher(batching_service: RunningService, tmp_path: Path) -> None:
     song = make_synthetic_song(LINES, "en", seed=3)
     assert song.duration > 15.0  # two windows per request, so 3 requests make 6 windows in batches of 2
@@ -103,7 +103,7 @@ def test_score_items_equal_one_call_per_item(acoustic_checkpoint: Path) -> None:
     block exactly what its own call would."""
     from lyricalign.acoustic.checkpoint import load_checkpoint
     from lyricalign.acoustic.scorer import MeanTransform, SenoneScorer, SenoneSelection
-    from service.acoustic_path import ScoreItem, score_items
+    from lyricalign.service.acoustic_path import ScoreItem, score_items
 
     checkpoint = load_checkpoint(acoustic_checkpoint)
     scorer = SenoneScorer.for_checkpoint(checkpoint)
@@ -119,6 +119,7 @@ def test_score_items_equal_one_call_per_item(acoustic_checkpoint: Path) -> None:
         np.testing.assert_allclose(together, scorer(item.features, item.selection, item.transform), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_hmm_requests_through_the_batcher_equal_the_cli_path(batching_service: RunningService, tmp_path: Path,
                                                              acoustic_checkpoint: Path) -> None:
     from lyricalign.engines.hmm import HMMEngine

@@ -5,7 +5,6 @@ clients' ``format=``, and ``ctc`` refused while only the untrained placeholder m
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -13,12 +12,11 @@ import grpc
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _service_utils import RunningService, bentoml_service, grpc_gateway  # noqa: E402
-from _synth_utils import make_synthetic_song, write_song  # noqa: E402
+from _service_utils import RunningService, bentoml_service, grpc_gateway
+from _synth_utils import make_synthetic_song, write_song
 
-from lyricalign.formats import parse_lrc, parse_srt  # noqa: E402
-from service.clients import GRPCClient, HTTPClient, ServiceError  # noqa: E402
+from lyricalign.formats import parse_lrc, parse_srt
+from lyricalign.service.clients import GRPCClient, HTTPClient, ServiceError
 
 pytestmark = pytest.mark.slow
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from data_pipeline.dali import read_song
-from data_pipeline.synth.generate import SynthOptions, make_song
-from data_pipeline.synth.melody import syllable_count
-from data_pipeline.synth.singing import FRAME_SECONDS, _time_map
+from lyricalign.data_pipeline.dali import read_song
+from lyricalign.data_pipeline.synth.generate import SynthOptions, make_song
+from lyricalign.data_pipeline.synth.melody import syllable_count
+from lyricalign.data_pipeline.synth.singing import FRAME_SECONDS, _time_map
 from lyricalign.audio import SAMPLE_RATE, AudioLimits, load_audio
 from _dali_utils import dali_package, make_song as make_dali_song, write_gzip
 
@@ -81,7 +81,7 @@ def test_time_map_keeps_consonants_and_fills_target():
 
 
 def test_dali_melody_sets_word_durations(tmp_path):
-    with dali_package(tmp_path) as cls:
+    with dali_package() as cls:
         dali = read_song(write_gzip(tmp_path, "m", make_dali_song(cls, "m", [["hel-lo", "world"], ["one", "two", "three"]])))
     song = make_song(3, SynthOptions(out_dir=tmp_path, languages=("de",), song_seconds=10.0, seed=1), dali)
     for line in song.lines:
@@ -92,7 +92,7 @@ def test_dali_melody_sets_word_durations(tmp_path):
 @pytest.mark.slow
 def test_synth_command_writes_manifests_and_jamendo_layout(tmp_path):
     out, jam = tmp_path / "out", tmp_path / "jam"
-    cmd = [sys.executable, "-m", "data_pipeline", "synth", "-o", str(out), "-n", "2", "--seconds", "12",
+    cmd = [sys.executable, "-m", "lyricalign.data_pipeline", "synth", "-o", str(out), "-n", "2", "--seconds", "12",
            "--language", "fr,it", "-j", "2", "--jamendo-layout", str(jam), "--seed", "3"]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr

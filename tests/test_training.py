@@ -14,9 +14,9 @@ pytest.importorskip("lightning")
 from conftest import tone  # noqa: E402
 from lyricalign.errors import DatasetError  # noqa: E402
 from lyricalign.acoustic.ctc_model import AcousticModel  # noqa: E402
-from training.data import IGNORE_LABEL, collate, read_manifest  # noqa: E402
-from training.module import edit_distance  # noqa: E402
-from training.train import TrainConfig, train  # noqa: E402
+from lyricalign.training.data import IGNORE_LABEL, collate, read_manifest  # noqa: E402
+from lyricalign.training.module import edit_distance  # noqa: E402
+from lyricalign.training.train import TrainConfig, train  # noqa: E402
 
 
 @pytest.fixture
@@ -68,6 +68,7 @@ def test_edit_distance():
     assert edit_distance([], [4, 5]) == 2
 
 
+@pytest.mark.slow
 def test_fast_dev_run_trains_and_exports_a_servable_model(manifest_dir: Path, tmp_path: Path):
     result = train(TrainConfig(manifest_dir, tmp_path / "out", config="tiny", batch_size=2, fast_dev_run=True))
     model = AcousticModel(result.onnx_path)
@@ -75,12 +76,14 @@ def test_fast_dev_run_trains_and_exports_a_servable_model(manifest_dir: Path, tm
     assert model.log_probs(tone(1.0)).shape[1] == len(model.metadata.units)
 
 
+@pytest.mark.slow
 def test_val_manifest_is_optional(manifest_dir: Path, tmp_path: Path):
     (manifest_dir / "val.jsonl").unlink()
     result = train(TrainConfig(manifest_dir, tmp_path / "out", config="tiny", batch_size=2, fast_dev_run=True))
     assert result.onnx_path is not None and result.onnx_path.is_file()
 
 
+@pytest.mark.slow
 def test_checkpoints_resume(manifest_dir: Path, tmp_path: Path, caplog):
     out = tmp_path / "run"
     first = train(TrainConfig(manifest_dir, out, config="tiny", batch_size=2, max_steps=2, checkpoint_every=1))

@@ -54,7 +54,7 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     try:
-        from training import export
+        from . import export
     except ImportError as e:
         raise missing_training_extra("export", e) from e
 
@@ -156,7 +156,7 @@ def run_models_install_acoustic(args: argparse.Namespace) -> int:
     from lyricalign.acoustic.checkpoint import INFO_FILE, acoustic_dir, install_checkpoint, load_checkpoint
 
     try:
-        from training.acoustic_export import checkpoint_version, export_checkpoint
+        from .acoustic_export import checkpoint_version, export_checkpoint
     except ModuleNotFoundError as e:
         from lyricalign.errors import LyricalignError
 
@@ -172,7 +172,7 @@ def run_models_install_acoustic(args: argparse.Namespace) -> int:
             target = install_checkpoint(report.folder)
     print(f"{load_checkpoint(target).info.tag} {target}")
     if args.register:
-        from training.register import register_acoustic
+        from .register import register_acoustic
 
         print(register_acoustic(target))
     return 0
@@ -184,7 +184,7 @@ def run_models_register(args: argparse.Namespace) -> int:
 
     path = require_model(args.path)
     try:
-        from training.register import register_model
+        from .register import register_model
 
         tag = register_model(path)  # imports bentoml
     except ModuleNotFoundError as e:

@@ -4,7 +4,7 @@ The stored model directory holds ``model.onnx`` and its description ``model.json
 that :func:`lyricalign.acoustic.ctc_metadata.read_metadata` reads first), so the service opens it with the plain
 core loader. Labels (``trained``, ``languages``...) make ``bentoml models list`` informative::
 
-    python -m training.register models/tiny-0.onnx            # -> lyricalign-ctc:<version>
+    python -m lyricalign.training.register models/tiny-0.onnx            # -> lyricalign-ctc:<version>
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from lyricalign.acoustic.ctc_metadata import read_metadata
 logger = logging.getLogger(__name__)
 
 DEFAULT_NAME = "lyricalign-ctc"
-MODEL_FILE = "model.onnx"  # service.service.MODEL_FILE
+MODEL_FILE = "model.onnx"  # lyricalign.service.service.MODEL_FILE
 METADATA_FILE = "model.json"  # sidecar of MODEL_FILE
 
 
@@ -50,7 +50,7 @@ def register_model(onnx_path: Path, name: str = DEFAULT_NAME) -> str:
     return tag
 
 
-ACOUSTIC_NAME = "lyricalign-acoustic"  # service.config.DEFAULT_ACOUSTIC_TAG's name
+ACOUSTIC_NAME = "lyricalign-acoustic"  # lyricalign.service.config.DEFAULT_ACOUSTIC_TAG's name
 
 
 def register_acoustic(folder: Path, name: str = ACOUSTIC_NAME) -> str:

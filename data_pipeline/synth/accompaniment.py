@@ -1,6 +1,6 @@
 """Generated accompaniment: drums, bass and chords rendered with numpy at 16 kHz.
 
-Every instrument follows the song's :class:`~data_pipeline.synth.melody.Style` (tempo, key,
+Every instrument follows the song's :class:`~.melody.Style` (tempo, key,
 one chord per bar); timbres, patterns and levels are drawn from the song's random generator, so
 songs differ while staying reproducible from the seed.
 """

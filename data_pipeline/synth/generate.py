@@ -6,7 +6,7 @@ excitation, drawn from a process-global state, varies slightly): a style (tempo,
 per line (:mod:`lyricalign.tts`), turned into singing on the melody (:mod:`.singing`), placed on
 the beat grid after a short intro, and mixed with :mod:`.accompaniment` at a random vocal-to-
 accompaniment ratio. Outputs under ``out_dir``: ``audio/<id>.<fmt>`` (and ``vocals/<id>.<fmt>``
-with stems), the per-split manifests of :mod:`data_pipeline.manifest` (one record per sung line)
+with stems), the per-split manifests of :mod:`..manifest` (one record per sung line)
 and ``summary.json``; optionally a JamendoLyrics-layout evaluation folder.
 """
 

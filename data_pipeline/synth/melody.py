@@ -2,7 +2,7 @@
 
 Notes are ``(duration_seconds, frequency_hz)``; a word gets one note per (estimated) syllable.
 Generated melodies walk the song's scale on a beat grid; DALI melodies reuse the note durations
-and pitches of a real song's annotation (:class:`data_pipeline.dali.DaliSong` notes).
+and pitches of a real song's annotation (:class:`..dali.DaliSong` notes).
 """
 
 from __future__ import annotations
