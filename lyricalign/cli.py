@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from . import __version__
 from .errors import LyricalignError
-from .exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_TERMINATED, EXIT_USAGE  # noqa: F401
+from .exit_codes import EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_TERMINATED, EXIT_USAGE  # noqa: F401
 
 if TYPE_CHECKING:
     from .api import AlignOptions
@@ -212,6 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LyricalignError as e:
         print(f"lyricalign: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader went away (``lyricalign models list | head -1``): stop quietly
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), sys.stdout.fileno())  # the interpreter's final flush must not fail again
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print("lyricalign: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

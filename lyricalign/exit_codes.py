@@ -12,7 +12,9 @@ EXIT_USAGE = 2
 #: A batch command finished but some of its items failed (listed in its error log), e.g. ``data download``.
 EXIT_PARTIAL = 3
 EXIT_INTERRUPTED = 130
+#: stdout's reader closed it (``| head``): 128 + SIGPIPE, as a shell reports a process SIGPIPE ended.
+EXIT_BROKEN_PIPE = 141
 #: SIGTERM: temporary files were removed on the way out.
 EXIT_TERMINATED = 143
 
-__all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "EXIT_TERMINATED", "EXIT_USAGE"]
+__all__ = ["EXIT_BROKEN_PIPE", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "EXIT_TERMINATED", "EXIT_USAGE"]

@@ -267,3 +267,16 @@ def test_sigterm_leaves_no_temporary_folder(song, tmp_path):
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 143 and stderr.strip().splitlines()[-1] == "lyricalign: terminated", stderr
     assert list(private_tmp.iterdir()) == []
+
+
+def test_a_closed_stdout_pipe_ends_quietly(tmp_path: Path) -> None:
+    """``lyricalign models list | head -1``: when the reader has gone, no "internal error", exit 141."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        proc = subprocess.run([sys.executable, "-m", "lyricalign.cli", "models", "list"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=60,
+                              env={**os.environ, "LYRICALIGN_HOME": str(tmp_path)})
+    finally:
+        os.close(write_end)
+    assert proc.stderr == "" and proc.returncode == 141
