@@ -328,3 +328,20 @@ def test_models_install_acoustic_installs_once_and_lists_it(tmp_path, monkeypatc
     capsys.readouterr()
     assert main(["models", "list"]) == 0
     assert capsys.readouterr().out.split() == ["*", f"lyricalign-acoustic:{version}", "hmm", str(folder)]
+
+
+def test_a_discarded_adapted_pass_keeps_the_first_pass_with_its_confidences(synthetic, checkpoint):
+    """When the adapted pass scores worse, the first pass is final; its free loop is scored afterwards."""
+    local = SenoneScorer.for_checkpoint(checkpoint)
+
+    def worse_when_adapted(features, selection, transform):
+        scores = local(features, selection, transform)
+        return scores if transform.is_identity else scores - 100.0
+
+    engine = HMMEngine(score_function=worse_when_adapted)
+    result = engine.align(synthetic.audio, parse_lyrics(synthetic.lyrics_text, "en"))
+    assert result.extras["adaptation"]["iterations"] == 0
+    assert result.extras["path_score"] == pytest.approx(result.extras["adaptation"]["first_pass_score"], abs=0.01)
+    assert all(0.0 < w.confidence <= 1.0 for w in result.words)
+    plain = HMMEngine(adaptation_iterations=0).align(synthetic.audio, parse_lyrics(synthetic.lyrics_text, "en"))
+    assert [w.confidence for w in result.words] == pytest.approx([w.confidence for w in plain.words], abs=1e-6)
