@@ -11,7 +11,8 @@ A thin composition of the stages, each its own module:
    its batching endpoint);
 5. one exact word-level Viterbi pass over the whole song (:mod:`lyricalign.align.hmm_viterbi`);
 6. per-song adaptation of the Gaussian means, then the final pass (:mod:`lyricalign.acoustic.adaptation`);
-7. per-word confidences and a song-level quality verdict against a free phone loop (:meth:`HMMEngine._frame_ratios`).
+7. per-word confidences against a free phone loop (:meth:`HMMEngine._frame_ratios`) and the song-level
+   quality verdict, lyrics against the same words in another order (:mod:`lyricalign.align.quality`).
 
 Settings (acoustic scale 0.2, no silence penalty, cross-word triphones) and every variant's
 numbers are in docs/benchmarks.md.
@@ -19,6 +20,7 @@ numbers are in docs/benchmarks.md.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +37,7 @@ from ..acoustic.scorer import MeanTransform, ScoreFunction, SenoneScorer, Senone
 from ..align.hmm_graph import GraphOptions, WordGraph, build_word_graph, word_spans
 from ..align.hmm_viterbi import ViterbiResult, ViterbiSearch
 from ..align.pronounce import pronunciations
+from ..align.quality import UNDECIDED, QualityProbe, confidence_summary, language_mismatch, quality_probe, verdict
 from ..errors import AlignmentError
 from ..phonetics import espeak_binary
 from ..progress import report_progress
@@ -47,8 +50,6 @@ logger = logging.getLogger(__name__)
 ACOUSTIC_SCALE = 0.2  # senone log-likelihoods x 0.2 against unscaled transitions (docs/benchmarks.md)
 SCORE_BLOCK_FRAMES = 1024  # frames per scoring request (10 s of audio; two in flight while the search runs)
 MIN_FRAMES_PER_PHONE = 3  # three emitting states, no skips
-#: Songs whose alignment quality (:func:`alignment_quality`) falls below this are flagged suspect.
-QUALITY_THRESHOLD = 0.5
 PROGRESS_STAGE = "scoring and search"  # one stage for the engine: fraction of the whole alignment done
 #: A progress callback: (stage name, fraction of the alignment done in [0, 1]).
 Progress = Callable[[str, float], None]
@@ -127,10 +128,22 @@ class HMMEngine(Engine):
         report(PROGRESS_STAGE, 0.05)
         identity = MeanTransform.identity(self.checkpoint.n_codebooks, features.shape[1])
         adapting = self.options.adaptation.iterations > 0
-        # The free phone loop (confidences) needs every codebook scored: only in passes that can be final.
-        first = self._pass(graph, features, identity, report, (0.05, 0.45), free_loop=not adapting)
-        adapted = adapt(first, graph, features, self.checkpoint, self.options.adaptation,
-                        lambda transform, span: self._pass(graph, features, transform, report, span, free_loop=True))
+        probe = quality_probe(prons, tokens, self.checkpoint.definition, self.checkpoint.log_transitions,
+                              self.options.graph, len(features), self.options.acoustic_scale)
+        clock.lap("quality")
+        passes, probed = itertools.count(), []
+
+        def run_pass(transform: MeanTransform, span: tuple[float, float]) -> _Pass:
+            # The free phone loop (confidences) needs every codebook scored: only in passes that can be final.
+            # The quality probe rides along the pass scheduled last (the final one unless adaptation rejects it).
+            k = next(passes)
+            rides = probe if k == self.options.adaptation.iterations else None
+            done = self._pass(graph, features, transform, report, span, free_loop=k > 0 or not adapting, probe=rides)
+            probed.extend([done] if rides is not None else [])
+            return done
+
+        first = run_pass(identity, (0.05, 0.45))
+        adapted = adapt(first, graph, features, self.checkpoint, self.options.adaptation, run_pass)
         final = adapted.final_pass
         if final.free_loop is None:  # every adapted pass was discarded: the first pass is final
             final.free_loop = self._free_loop(features, identity)
@@ -145,16 +158,23 @@ class HMMEngine(Engine):
             if span is not None:
                 timings[token] = WordTiming(start=span[0] / rate, end=span[1] / rate, confidence=confidence)
         report(PROGRESS_STAGE, 1.0)
+        judged = verdict(probed[0].result.score, probe, language_mismatch(lyrics)) if probed else None
+        quality = {**(judged.to_dict() if judged else UNDECIDED), **confidence_summary(ratio, spans)}
+        clock.lap("quality")
         extras = {"model": self.model_name, "frames": len(features), "states": graph.hmm.n_states,
                   "senones": len(graph.selection.senones), "path_score": final.result.score,
                   "seconds": {**clock.laps, **_sum_passes(adapted.passes)}, "adaptation": adapted.report,
-                  "quality": alignment_quality(ratio, spans)}
+                  "quality": quality}
+        extras["seconds"]["quality_search"] = round(probe.seconds if probe else 0.0, 4)  # within the passes
+        if judged and judged.warning:
+            extras["warnings"] = [judged.warning]
         return EngineOutput(timings, extras)
 
     def _pass(self, graph: WordGraph, features: np.ndarray, transform: MeanTransform, report: Progress,
-              span: tuple[float, float], free_loop: bool) -> _Pass:
-        """Score ``features`` block by block and feed one Viterbi search; with ``free_loop``, also keep
-        each frame's best context-independent score (the CI senones scored beside the graph's)."""
+              span: tuple[float, float], free_loop: bool, probe: QualityProbe | None = None) -> _Pass:
+        """Score ``features`` block by block and feed one Viterbi search (and ``probe``, the quality verdict's
+        searches, the whole block); with ``free_loop``, also keep each frame's best context-independent score
+        (the CI senones scored beside the graph's)."""
         n = len(features)
         search = ViterbiSearch(graph.hmm, n, self.options.acoustic_scale)
         selection, graph_columns, ci_columns = graph.selection, None, None
@@ -174,6 +194,8 @@ class HMMEngine(Engine):
                 if start + SCORE_BLOCK_FRAMES < n:
                     pending = ahead.submit(self._score, features[start + SCORE_BLOCK_FRAMES : start + 2 * SCORE_BLOCK_FRAMES],
                                            selection, transform)
+                if probe is not None:
+                    probe.feed(block, selection)
                 if best_ci is not None:
                     best_ci[start : start + len(block)] = block[:, ci_columns].max(axis=1)
                     block = block[:, graph_columns]
@@ -209,24 +231,6 @@ class HMMEngine(Engine):
                                        self.checkpoint.definition.senone_codebook, g.means, g.variances,
                                        g.log_weights, transform)
         return np.minimum(on_path - final.free_loop, 0.0) * self.options.acoustic_scale
-
-
-def alignment_quality(ratio: np.ndarray, spans: Sequence[tuple[int, int] | None]) -> dict[str, Any]:
-    """The song-level verdict: ``exp`` of the mean ratio over every aligned word's frames.
-
-    Wrong lyrics, a wrong language or the wrong song force phones onto audio that other phones explain
-    far better, so the score drops for the whole song; below :data:`QUALITY_THRESHOLD` the result is
-    flagged ``suspect`` (rates measured by ``benchmarks/bench_confidence.py``, docs/benchmarks.md).
-    """
-    frames = [ratio[a:b] for a, b in (s for s in spans if s is not None)]
-    score = float(np.exp(np.concatenate(frames).mean())) if frames else 0.0
-    inside = np.zeros(len(ratio), dtype=bool)
-    for a, b in (s for s in spans if s is not None):
-        inside[a:b] = True
-    word_confidence = np.array([np.exp(f.mean()) for f in frames]) if frames else np.zeros(1)
-    return {"score": round(score, 4), "suspect": score < QUALITY_THRESHOLD, "threshold": QUALITY_THRESHOLD,
-            "between_words": round(float(np.exp(ratio[~inside].mean())) if (~inside).any() else 1.0, 4),
-            "low_confidence_words": round(float(np.mean(word_confidence < 0.3)), 4)}
 
 
 def _check_length(n_frames: int, prons: Sequence[Sequence[tuple[str, ...]]]) -> None:
