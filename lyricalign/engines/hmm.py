@@ -104,12 +104,15 @@ class HMMEngine(Engine):
         return self.checkpoint.info.tag
 
     def warm_up(self) -> None:
-        """Align one word to a second of silence: loads the compiled kernels (~0.4 s of numba's own
-        start-up on the first call in a process) and runs every ONNX path once."""
+        """Align two words to two seconds of silence: loads the compiled kernels (~0.4 s of numba's own
+        start-up on the first call in a process) and runs every ONNX path and the quality verdict's
+        searches once (two different words: a single one is its own rotation, which skips the verdict)."""
+        from ..language import LanguageDetection
         from ..text import parse_lyrics
 
-        self.align_words(np.zeros(self.checkpoint.frontend.sample_rate, np.float32),
-                         parse_lyrics("a", "es"))  # not English: no dictionary scan
+        # Not English: no dictionary scan. Marked as detected: no text-language check (lingua stays unloaded).
+        lyrics = replace(parse_lyrics("sol mar", "es"), detection=LanguageDetection("es", 1.0))
+        self.align_words(np.zeros(2 * self.checkpoint.frontend.sample_rate, np.float32), lyrics)
 
     def align_words(self, audio: np.ndarray, lyrics: Lyrics, progress: Progress | None = None) -> EngineOutput:
         """Timings of ``lyrics.words`` in ``audio`` (``(N,)`` float32, 16 kHz) and the run's diagnostics."""
