@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from _model_utils import LOCAL_LAYERS, make_tiny_onnx_model
+from _model_utils import make_tiny_onnx_model
 from _service_utils import TEST_LIMITS, RunningService, bentoml_service
 from lyricalign.audio import SAMPLE_RATE
 
@@ -77,9 +77,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def local_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny model with a limited receptive field (no attention layers)."""
-    return make_tiny_onnx_model(
-        tmp_path_factory.mktemp("local-model"), name="local", config={"num_hidden_layers": LOCAL_LAYERS}
-    )
+    return make_tiny_onnx_model(tmp_path_factory.mktemp("local-model"), name="local", local=True)
 
 
 @pytest.fixture(scope="session")

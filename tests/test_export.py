@@ -147,3 +147,22 @@ def test_cli_models_register_adds_the_model_to_bentoml(tmp_path: Path) -> None:
     tag = proc.stdout.strip()
     name, version = tag.split(":")
     assert name == DEFAULT_NAME and (tmp_path / "bentoml" / "models" / name / version).is_dir()
+
+
+@pytest.mark.parametrize("kind", ["tiny", "local"])
+def test_committed_test_models_are_what_the_exporter_makes(kind: str, tmp_path: Path) -> None:
+    """tests/data/ctc-*.onnx (the torch-free tests' models) equal a fresh export: same metadata, same logits."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from _model_utils import FIXTURES, export_fixture
+
+    fresh = export_fixture(kind, tmp_path / f"{kind}.onnx")
+    assert read_metadata(fresh) == read_metadata(FIXTURES[kind])
+    audio = np.random.default_rng(0).normal(0, 0.1, (1, 16000)).astype(np.float32)
+
+    def logits(path: Path) -> np.ndarray:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {session.get_inputs()[0].name: audio})[0]
+
+    np.testing.assert_allclose(logits(fresh), logits(FIXTURES[kind]), atol=1e-5)
