@@ -27,7 +27,7 @@ from typing import Collection
 import numpy as np
 
 from ..errors import ModelError
-from .frontend import FrontEndOptions
+from .frontend_options import FrontEndOptions
 from .sphinx_files import (
     read_codebooks,
     read_dictionary,
