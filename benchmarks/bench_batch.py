@@ -13,7 +13,7 @@ mode in particular. Modes:
 - ``batch -j 1`` / ``batch -j 2``: one ``lyricalign align --batch LIST -o DIR`` with 1 or 2 workers.
 
     python benchmarks/bench_batch.py --rounds 2                       # the dev songs, default method
-    python benchmarks/bench_batch.py --generated 12 --rounds 3        # 12 generated ~10 s songs
+    python benchmarks/bench_batch.py --generated 12 --rounds 3        # 12 synthetic ~12 s songs (data pipeline)
     python benchmarks/bench_batch.py --generated 16 --method uniform
 
 The dev songs are ``../shared/data/jamendo-dev`` relative to the repository (JamendoLyrics layout);
@@ -78,18 +78,22 @@ def dev_songs(dataset: Path, repeat: int) -> list[Song]:
 
 
 def generated_songs(folder: Path, count: int) -> list[Song]:
-    """``count`` songs of ~10 s: espeak-ng lines over generated music (the tests' helper)."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from _synth_utils import make_synthetic_song, write_song
+    """``count`` songs of ~12 s from the data pipeline's synthetic sung data (espeak-ng over generated music)."""
+    import soundfile as sf
 
-    lines = [["the", "night", "is", "young", "and", "so", "are", "we"], ["sing", "along", "until", "the", "morning"]]
+    from lyricalign.audio import SAMPLE_RATE
+    from lyricalign.data_pipeline.synth.generate import SynthOptions, make_song
+
+    options = SynthOptions(out_dir=folder, n_songs=count, languages=("en",), song_seconds=12.0, seed=0)
     songs = []
     for k in range(count):
-        song = make_synthetic_song(lines, "en", seed=k)
-        audio = write_song(song, folder / f"gen{k:03d}.wav")
+        song = make_song(k, options)
+        audio = folder / f"gen{k:03d}.wav"
+        sf.write(audio, song.mix, SAMPLE_RATE)
+        text = "\n".join(" ".join(w.text for w in line) for line in song.lines)
         lyrics = folder / f"gen{k:03d}.txt"
-        lyrics.write_text(song.lyrics_text, encoding="utf-8")
-        songs.append(Song(audio.stem, audio, lyrics, "en", len(song.lyrics_text.split())))
+        lyrics.write_text(text + "\n", encoding="utf-8")
+        songs.append(Song(audio.stem, audio, lyrics, "en", len(text.split())))
     return songs
 
 
