@@ -8,7 +8,7 @@ back-pointers (a fraction of :class:`~lyricalign.align.hmm_viterbi.ViterbiSearch
   other, each entry paying ``entry_logp``), ``3 P`` states; :func:`loop_score_reference` is the tests'
   brute-force oracle;
 * :class:`ForwardSearch` -- any :class:`~lyricalign.align.hmm_viterbi.HMMGraph` (the null hypothesis's
-  rotated lyrics), with the same arithmetic as the path search.
+  rotated lyrics): the path search's own kernel with its back-pointers switched off.
 
 Accumulators are float64, as in :mod:`lyricalign.align.hmm_viterbi`.
 """
@@ -22,7 +22,7 @@ import numpy as np
 
 from ..acoustic.sphinx_mdef import ModelDefinition
 from ..jit import njit
-from .hmm_viterbi import HMMGraph
+from .hmm_viterbi import HMMGraph, ViterbiSearch
 
 
 @dataclass(frozen=True)
@@ -158,70 +158,10 @@ def loop_score_reference(loop: PhoneLoop, scores: np.ndarray, scale: float = 1.0
     return float((delta + loop.log_transitions[:, :, -1].reshape(-1)).max())
 
 
-@njit(cache=True, nogil=True)
-def _forward(d, scores, scale, emission, self_logp, next_logp, jump_start, jump_source, jump_logp, jump_targets,
-             first):
-    """Forward-only Viterbi over a graph in :class:`HMMGraph` layout (no back-pointers): advance ``d``
-    ``(N + 1,)`` (``d[0]`` a ``-inf`` sentinel) over ``scores`` ``(B, S)``."""
-    n = emission.shape[0]
-    new = np.empty(n + 1, dtype=np.float64)
-    new[0] = -np.inf
-    for t in range(scores.shape[0]):
-        sc = scores[t]
-        if first and t == 0:  # d holds the initial log-probabilities
-            for s in range(n):
-                d[s + 1] = d[s + 1] + scale * sc[emission[s]]
-            continue
-        for s in range(n):
-            stay = d[s + 1] + self_logp[s]
-            advance = d[s] + next_logp[s]
-            new[s + 1] = advance if advance > stay else stay
-        for m in range(jump_targets.shape[0]):
-            s = jump_targets[m]
-            top = new[s + 1]
-            for a in range(jump_start[s], jump_start[s + 1]):
-                v = d[jump_source[a] + 1] + jump_logp[a]
-                if v > top:
-                    top = v
-            new[s + 1] = top
-        for s in range(n):
-            d[s + 1] = new[s + 1] + scale * sc[emission[s]]
-    return d
-
-
-class ForwardSearch:
+class ForwardSearch(ViterbiSearch):
     """The best path score of an :class:`~lyricalign.align.hmm_viterbi.HMMGraph` over blocks of scores,
-    without back-pointers (the null hypothesis needs no path): :class:`ViterbiSearch`'s score at a
-    fraction of its cost and memory."""
+    without back-pointers (the null hypothesis needs no path): :class:`ViterbiSearch`'s own kernel and
+    score, at a fraction of its memory."""
 
     def __init__(self, graph: HMMGraph, n_frames: int, scale: float = 1.0) -> None:
-        if n_frames < 1:
-            raise ValueError(f"n_frames must be >= 1, got {n_frames}")
-        if not np.isfinite(scale) or scale <= 0:
-            raise ValueError(f"scale must be a positive number, got {scale}")
-        self.graph = graph
-        self.scale = float(scale)
-        self.n_frames = n_frames
-        self._targets = np.flatnonzero(np.diff(graph.jump_start) > 0).astype(np.int64)
-        self._d = np.concatenate([[-np.inf], graph.initial]).astype(np.float64)
-        self._frame = 0
-
-    def feed(self, scores: np.ndarray) -> None:
-        scores = np.ascontiguousarray(scores, dtype=np.float32)
-        if scores.ndim != 2 or scores.shape[1] <= int(self.graph.emission.max()):
-            raise ValueError(f"scores must be (B, S) with S > {int(self.graph.emission.max())}, got {scores.shape}")
-        stop = self._frame + len(scores)
-        if stop > self.n_frames:
-            raise ValueError(f"fed {stop} frames to a search of {self.n_frames}")
-        if len(scores) == 0:
-            return
-        g = self.graph
-        _forward(self._d, scores, self.scale, g.emission, g.self_logp, g.next_logp, g.jump_start, g.jump_source,
-                 g.jump_logp, self._targets, self._frame == 0)
-        self._frame = stop
-
-    def score(self) -> float:
-        """The best complete path's score (ending in a final state); ``-inf`` if none reaches one."""
-        if self._frame != self.n_frames:
-            raise ValueError(f"fed {self._frame} of {self.n_frames} frames")
-        return float(np.max(self._d[1:] + self.graph.final))
+        super().__init__(graph, n_frames, scale, keep_path=False)

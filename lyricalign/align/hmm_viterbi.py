@@ -151,11 +151,12 @@ class _Backpointers:
 
 @njit(cache=True, nogil=True)
 def _forward_block(d, scores, scale, emission, self_logp, next_logp, jump_start, jump_source, jump_logp,
-                   jump_targets, advanced, jumped, first):
+                   jump_targets, advanced, jumped, first, record):
     """Advance ``d`` over ``scores`` ``(B, S)``, writing the back-pointer rows of these frames.
 
     ``d`` is ``(N + 1,)``: ``d[0]`` a constant ``-inf`` sentinel, ``d[s + 1]`` state ``s``, so the
     stay/advance step needs no branch and vectorises; the few jump targets are fixed up after it.
+    Without ``record`` no back-pointer is written (``advanced`` and ``jumped`` may be empty).
     """
     n = emission.shape[0]
     new = np.empty(n + 1, dtype=np.float64)
@@ -173,7 +174,6 @@ def _forward_block(d, scores, scale, emission, self_logp, next_logp, jump_start,
             better = advance > stay
             new[s + 1] = advance if better else stay
             moved[s] = better
-        row = jumped[t]
         for m in range(jump_targets.shape[0]):
             s = jump_targets[m]
             best = new[s + 1]
@@ -184,15 +184,22 @@ def _forward_block(d, scores, scale, emission, self_logp, next_logp, jump_start,
                     best = v
                     arg = a - jump_start[s] + 1
             new[s + 1] = best
-            row[m >> 1] |= np.uint8(arg << (4 * (m & 1)))
-        bits = advanced[t]
-        for j in range(bits.shape[0]):
-            k = 8 * j
-            bits[j] = (moved[k] | (moved[k + 1] << 1) | (moved[k + 2] << 2) | (moved[k + 3] << 3)
-                       | (moved[k + 4] << 4) | (moved[k + 5] << 5) | (moved[k + 6] << 6) | (moved[k + 7] << 7))
+            if record:
+                jumped[t, m >> 1] |= np.uint8(arg << (4 * (m & 1)))
+        if record:
+            _pack_bits(moved, advanced[t])
         for s in range(n):
             d[s + 1] = new[s + 1] + scale * sc[emission[s]]
     return d
+
+
+@njit(cache=True, nogil=True)
+def _pack_bits(moved, bits):  # pragma: no cover - compiled
+    """Eight ``moved`` flags per byte of ``bits``, state ``8 j + i`` in bit ``i`` of byte ``j``."""
+    for j in range(bits.shape[0]):
+            k = 8 * j
+            bits[j] = (moved[k] | (moved[k + 1] << 1) | (moved[k + 2] << 2) | (moved[k + 3] << 3)
+                       | (moved[k + 4] << 4) | (moved[k + 5] << 5) | (moved[k + 6] << 6) | (moved[k + 7] << 7))
 
 
 @njit(cache=True, nogil=True)
@@ -220,7 +227,8 @@ class ViterbiSearch:
     ``(B, S)`` block of scores (frames in order, ``sum(B) == n_frames``); ``search.finish()``.
     """
 
-    def __init__(self, graph: HMMGraph, n_frames: int, scale: float = 1.0) -> None:
+    def __init__(self, graph: HMMGraph, n_frames: int, scale: float = 1.0, keep_path: bool = True) -> None:
+        """``keep_path=False``: the best score only (:meth:`score`), no back-pointers kept."""
         if n_frames < 1:
             raise ValueError(f"n_frames must be >= 1, got {n_frames}")
         if not np.isfinite(scale) or scale <= 0:
@@ -228,7 +236,8 @@ class ViterbiSearch:
         self.graph = graph
         self.n_frames = n_frames
         self.scale = float(scale)
-        self._bp = _Backpointers.allocate(graph, n_frames)
+        self.keep_path = keep_path
+        self._bp = _Backpointers.allocate(graph, n_frames if keep_path else 0)
         self._targets = np.flatnonzero(self._bp.jump_slot >= 0).astype(np.int64)
         self._d = np.concatenate([[NEG_INF], graph.initial]).astype(np.float64)
         self._frame = 0
@@ -248,13 +257,21 @@ class ViterbiSearch:
         g = self.graph
         _forward_block(self._d, scores, self.scale, g.emission, g.self_logp, g.next_logp, g.jump_start,
                        g.jump_source, g.jump_logp, self._targets, self._bp.advanced[self._frame:stop],
-                       self._bp.jumped[self._frame:stop], self._frame == 0)
+                       self._bp.jumped[self._frame:stop], self._frame == 0, self.keep_path)
         self._frame = stop
+
+    def score(self) -> float:
+        """The best complete path's score (ending in a final state); ``-inf`` if none reaches one."""
+        if self._frame != self.n_frames:
+            raise ValueError(f"fed {self._frame} of {self.n_frames} frames")
+        return float(np.max(self._d[1:] + self.graph.final))
 
     def finish(self) -> ViterbiResult:
         """The best path ending in a final state. Raises AlignmentError when no path reaches one."""
         if self._frame != self.n_frames:
             raise ValueError(f"fed {self._frame} of {self.n_frames} frames")
+        if not self.keep_path:
+            raise ValueError("this search keeps no path (keep_path=False): use score()")
         ending = self._d[1:] + self.graph.final
         last = int(np.argmax(ending))
         if not np.isfinite(ending[last]):
