@@ -144,7 +144,7 @@ def _decode_soundfile(source: AudioSource, name: str, limits: AudioLimits) -> np
         decoded = 0
         report_progress("decode", 0.0)
         for block in audio_file.blocks(blocksize=BLOCK_SECONDS * rate, dtype="float32", always_2d=True):
-            blocks.append(resampler(block.mean(axis=1, dtype=np.float32)))
+            blocks.append(resampler(_downmix(block)))
             decoded += len(block)
             if max_frames is not None and decoded > max_frames:  # the header said less, or nothing
                 raise _too_long(name, None, limits.max_duration)  # type: ignore[arg-type]
@@ -152,6 +152,17 @@ def _decode_soundfile(source: AudioSource, name: str, limits: AudioLimits) -> np
                 report_progress("decode", min(1.0, decoded / audio_file.frames))
     blocks.append(resampler.finish())
     return np.concatenate(blocks)
+
+
+def _downmix(block: np.ndarray) -> np.ndarray:
+    """``(N, channels)`` -> ``(N,)`` float32 mean of the channels, one contiguous pass per channel
+    (``mean(axis=1)`` over two interleaved channels is 3x slower: 0.18 s for a 3-minute song)."""
+    mono = block[:, 0].copy()
+    for channel in range(1, block.shape[1]):
+        mono += block[:, channel]
+    if block.shape[1] > 1:
+        mono *= np.float32(1.0 / block.shape[1])
+    return mono
 
 
 class _StreamResampler:

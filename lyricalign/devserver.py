@@ -34,6 +34,8 @@ SERVICE_TARGET = "service.service:LyricAlign"
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 120.0
 STOP_TIMEOUT = 20.0
+START_ATTEMPTS = 3  # starts of a server that lost a port race ("Address already in use")
+PORT_TAKEN = "Address already in use"
 
 
 @dataclass(frozen=True)
@@ -108,11 +110,23 @@ def wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout: float = STA
 def bentoml_server(env: Mapping[str, str], log: Path, cwd: Path | None = None, port: int | None = None,
                    target: str = SERVICE_TARGET) -> Iterator[DevServer]:
     """``bentoml serve`` on 127.0.0.1 (``env`` carries BENTOML_HOME, LYRICALIGN_* limits); ready when yielded."""
-    port = port or free_port()
-    url = f"http://{HOST}:{port}"
-    with process_group(bentoml_command(port, target), env, log, cwd) as proc:
-        wait_ready(proc, url + "/readyz", log)
-        yield DevServer(url=url, log=log, pid=proc.pid)
+    for attempt in range(1, START_ATTEMPTS + 1):
+        chosen = port or free_port()
+        url = f"http://{HOST}:{chosen}"
+        with process_group(bentoml_command(chosen, target), env, log, cwd) as proc:
+            try:
+                wait_ready(proc, url + "/readyz", log)
+            except RuntimeError:
+                if attempt == START_ATTEMPTS or proc.poll() is None or PORT_TAKEN not in _tail(log):
+                    raise
+                # Another process took a port between our choice and the server's bind (its own
+                # ports too: BentoML picks internal ZMQ ports at start): start again.
+                failed = log.with_name(f"{log.stem}.attempt-{attempt}{log.suffix}")
+                logger.info("server start lost a port race (log: %s); starting again", failed)
+                log.replace(failed)
+                continue
+            yield DevServer(url=url, log=log, pid=proc.pid)
+            return
 
 
 def ensure_model(env: Mapping[str, str], work: Path, cwd: Path | None = None, ctc: bool = False) -> str | None:

@@ -183,7 +183,13 @@ def _statistics_reference(features, senones, senone_codebook, means, variances, 
     return count, total
 
 
-def test_statistics_kernel_equals_the_numpy_definition(checkpoint):
+@pytest.mark.parametrize("min_part_frames", [2_000, 100])  # one part; one per core, summed
+def test_statistics_kernel_equals_the_numpy_definition(checkpoint, monkeypatch, min_part_frames):
+    from lyricalign.acoustic import path_kernel
+
+    monkeypatch.setattr(path_kernel, "MIN_PART_FRAMES", min_part_frames)
+    monkeypatch.setattr(path_kernel.os, "cpu_count", lambda: 2)
+    assert len(path_kernel._frame_parts(300)) == (1 if min_part_frames > 300 else 2)
     rng = np.random.default_rng(7)
     g, d = checkpoint.gaussians, checkpoint.definition
     senones = rng.integers(0, d.n_senones, 300)

@@ -33,7 +33,7 @@ from lyricalign.errors import ModelError
 logger = logging.getLogger(__name__)
 
 OPSET = 17
-GRAPH_REVISION = 4  # bump when build_scorer_graph changes what it computes or how
+GRAPH_REVISION = 5  # bump when build_scorer_graph changes what it computes or how
 PARITY_FRAMES = 64
 PARITY_TOLERANCE = 1e-3  # nats; float32 matrix products against the float64 reference
 
@@ -50,70 +50,43 @@ class ExportReport:
                 f"ONNX vs numpy reference on {PARITY_FRAMES} frames: max |diff| {self.max_abs_diff:.2e} nats")
 
 
-def build_scorer_graph(model: SphinxModel):
-    """The ONNX ``ModelProto`` of the senone scorer for ``model`` (PTM: one codebook per CI phone)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+class _GraphBuilder:
+    """Collects ONNX nodes and initializers; each method adds one step and returns its output's name."""
 
-    book = model.codebooks
-    n_books, n_streams, n_dens, dim = book.means.shape
-    nodes, inits = [], []
+    def __init__(self) -> None:
+        self.nodes: list = []
+        self.inits: list = []
 
-    def const(name: str, value: np.ndarray) -> str:
-        inits.append(numpy_helper.from_array(np.require(value, requirements="C"), name))
+    def const(self, name: str, value: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        self.inits.append(numpy_helper.from_array(np.require(value, requirements="C"), name))
         return name
 
-    def node(op: str, inputs: list[str], output: str, **attrs) -> str:
-        nodes.append(helper.make_node(op, inputs, [output], **attrs))
-        return output
+    def node(self, op: str, inputs: list[str], output: str | list[str], **attrs) -> str:
+        from onnx import helper
 
+        self.nodes.append(helper.make_node(op, inputs, [output] if isinstance(output, str) else output, **attrs))
+        return output if isinstance(output, str) else output[0]
+
+
+def build_scorer_graph(model: SphinxModel):
+    """The ONNX ``ModelProto`` of the senone scorer for ``model`` (PTM: one codebook per CI phone).
+
+    Layout: frames last (``(..., N)``) through the graph, so every per-codebook slice is a contiguous
+    block and every weight row a contiguous gather; one transpose at the end gives ``(N, S)``.
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    n_books, n_streams, n_dens, dim = model.codebooks.means.shape
+    g = _GraphBuilder()
     # The Gaussians as weights of [x^2, x, 1]: an input whose default (an initializer of the same
     # name) is the pretrained model; an adapted model passes its own, computed once per call.
-    # Codebook-major layout (C, K, ...): each codebook's densities are one contiguous block, so the
-    # per-codebook mixture products below read slices instead of gathering strided copies.
-    const("gaussians", quadratic_form(book.means, book.variances))  # (C, K, 2d+1, G)
-    const("shape_nkd", np.array([-1, n_streams, dim], np.int64))
-    const("shape_rows", np.array([-1, n_dens], np.int64))
-    x = node("Transpose", [node("Reshape", ["features", "shape_nkd"], "x_nkd")], "x", perm=[1, 0, 2])  # (K, N, d)
-    x_one = node("Pad", [x, const("pad_one", np.array([0, 0, 0, 0, 0, 1], np.int64)),
-                         const("one", np.array(1.0, np.float32))], "x_one", mode="constant")
-    x_aug = node("Concat", [node("Mul", [x, x], "x2"), x_one], "x_aug", axis=2)  # (K, N, 2d+1)
-    # Only the U codebooks with selected senones are evaluated (a song's phones use about two thirds
-    # of them); ``position`` maps each codebook to its row among them (any row when it has no senones:
-    # its mixture product below is then (N, 0)).
-    has_senones = node("Greater", ["counts", const("zero_i64", np.array(0, np.int64))], "has_senones")
-    used = node("Squeeze", [node("NonZero", [has_senones], "used_2d"), const("axis_0", np.array([0], np.int64))],
-                "used")  # (U,)
-    position = node("Sub", [node("CumSum", [node("Cast", [has_senones], "has_i64", to=TensorProto.INT64),
-                                            const("cum_axis", np.array(0, np.int64))], "cum"),
-                            const("one_i64", np.array(1, np.int64))], "position")  # (C,)
-    ll = node("MatMul", [x_aug, node("Gather", ["gaussians", used], "W_used", axis=0)], "ll")  # (U, K, N, G)
-    peak = node("ReduceMax", [ll], "peak", axes=[3], keepdims=1)  # (U, K, N, 1)
-    # Rows of G: ONNX Runtime broadcasts (rows, G) - (rows, 1) far faster than the 4-d form. Denormals
-    # (exp below -87) are flushed to zero by the session (scorer.py), so no floor is needed here.
-    shape = node("Shape", [ll], "ll_shape")
-    centered = node("Sub", [node("Reshape", [ll, "shape_rows"], "ll_rows"),
-                            node("Reshape", [peak, const("shape_col", np.array([-1, 1], np.int64))], "peak_rows")],
-                    "centered_rows")
-    dens = node("Reshape", [node("Exp", [centered], "dens_rows"), shape], "dens")  # (U, K, N, G)
-    peak_sum = node("ReduceSum", [peak, const("axis_k", np.array([1], np.int64))], "peak_sum", keepdims=0)  # (U, N, 1)
-    # Mixture sums per codebook: (K, N, G) @ (K, G, S_c) -> product over the streams -> log -> + peaks.
-    # Each stream's sum is >= its largest weight (>= e^-26.1 after sendump's quantisation), so the
-    # product of three stays above float32's smallest normal number.
-    weights = np.exp(model.weights.log_weights.astype(np.float64)).astype(np.float32)  # (S, K, G)
-    const("weights", weights.transpose(1, 2, 0))  # (K, G, S): a codebook's columns gathered, no transpose
-    groups = [f"senones_{i}" for i in range(n_books)]
-    nodes.append(helper.make_node("Split", ["senones", "counts"], groups, axis=0))
-    const("tiny", np.array(1e-37, np.float32))
-    parts = []
-    for i, group in enumerate(groups):
-        idx = node("Gather", [position, const(f"book_{i}", np.array(i, np.int64))], f"row_{i}", axis=0)
-        d_i = node("Gather", [dens, idx], f"dens_{i}", axis=0)  # (K, N, G)
-        w_i = node("Gather", ["weights", group], f"w_{i}", axis=2)  # (K, G, S_c)
-        p_i = node("ReduceProd", [node("MatMul", [d_i, w_i], f"p_{i}")], f"pp_{i}", axes=[0], keepdims=0)  # (N, S_c)
-        logp = node("Log", [node("Max", [p_i, "tiny"], f"pm_{i}")], f"lp_{i}")
-        parts.append(node("Add", [logp, node("Gather", [peak_sum, idx], f"pk_{i}", axis=0)], f"s_{i}"))
-    node("Concat", parts, OUTPUT, axis=1)
+    g.const("gaussians", quadratic_form(model.codebooks.means, model.codebooks.variances))  # (C, K, 2d+1, G)
+    used, position = _used_codebooks(g)
+    dens, peak = _densities(g, n_streams, dim, used)
+    _mixtures(g, model, dens, peak, position)
     inputs = [
         helper.make_tensor_value_info("features", TensorProto.FLOAT, ["frames", n_streams * dim]),
         helper.make_tensor_value_info("senones", TensorProto.INT64, ["selected"]),
@@ -122,10 +95,73 @@ def build_scorer_graph(model: SphinxModel):
     ]
     assert tuple(i.name for i in inputs) == INPUTS
     outputs = [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["frames", "selected"])]
-    graph = helper.make_graph(nodes, "lyricalign_senone_scorer", inputs, outputs, inits)
+    graph = helper.make_graph(g.nodes, "lyricalign_senone_scorer", inputs, outputs, g.inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="lyricalign")
     onnx.checker.check_model(proto, full_check=False)
     return proto
+
+
+def _used_codebooks(g: _GraphBuilder) -> tuple[str, str]:
+    """``used (U,)``: the codebooks with selected senones (a song's phones use about two thirds of
+    them); ``position (C,)``: each codebook's row among them (any row when it has none: its mixture
+    product is then empty)."""
+    from onnx import TensorProto
+
+    has_senones = g.node("Greater", ["counts", g.const("zero_i64", np.array(0, np.int64))], "has_senones")
+    used = g.node("Squeeze", [g.node("NonZero", [has_senones], "used_2d"), g.const("axis_0", np.array([0], np.int64))],
+                  "used")
+    cumulative = g.node("CumSum", [g.node("Cast", [has_senones], "has_i64", to=TensorProto.INT64),
+                                   g.const("cum_axis", np.array(0, np.int64))], "cum")
+    return used, g.node("Sub", [cumulative, g.const("one_i64", np.array(1, np.int64))], "position")
+
+
+def _densities(g: _GraphBuilder, n_streams: int, dim: int, used: str) -> tuple[str, str]:
+    """``dens (U, K, G, N)``: each used Gaussian's density over its stream's peak, and ``peak (U, N)``:
+    the log of those peaks summed over the streams (the mixture sums' common factor)."""
+    # x_aug (K, 2d+1, N): the frames as [x^2, x, 1] per stream.
+    x = g.node("Transpose", [g.node("Reshape", ["features", g.const("shape_nkd", np.array([-1, n_streams, dim],
+                                                                                      np.int64))], "x_nkd")],
+               "x", perm=[1, 2, 0])  # (K, d, N)
+    x_one = g.node("Pad", [x, g.const("pad_one", np.array([0, 0, 0, 0, 1, 0], np.int64)),
+                           g.const("one", np.array(1.0, np.float32))], "x_one", mode="constant")
+    x_aug = g.node("Concat", [g.node("Mul", [x, x], "x2"), x_one], "x_aug", axis=1)
+    form = g.node("Transpose", [g.node("Gather", ["gaussians", used], "form_used", axis=0)], "form_t",
+                  perm=[0, 1, 3, 2])  # (U, K, G, 2d+1)
+    ll = g.node("MatMul", [form, x_aug], "ll")  # (U, K, G, N)
+    peak = g.node("ReduceMax", [ll], "peak", axes=[2], keepdims=1)  # (U, K, 1, N)
+    # Denormals (exp below -87) are flushed to zero by the session (scorer.py), so no floor is needed.
+    dens = g.node("Exp", [g.node("Sub", [ll, peak], "centered")], "dens")
+    peak_sum = g.node("ReduceSum", [peak, g.const("axes_k_g", np.array([1, 2], np.int64))], "peak_sum", keepdims=0)
+    return dens, peak_sum
+
+
+def _mixtures(g: _GraphBuilder, model: SphinxModel, dens: str, peak: str, position: str) -> str:
+    """``scores (N, S)``: per codebook ``(K, S_c, G) @ (K, G, N)`` mixture sums, then one product over
+    the streams, log and peaks for all senones at once.
+
+    Each stream's sum is >= its largest weight (>= e^-26.1 after sendump's quantisation), so the
+    product of three stays above float32's smallest normal number.
+    """
+    n_books = model.codebooks.means.shape[0]
+    weights = np.exp(model.weights.log_weights.astype(np.float64)).astype(np.float32)  # (S, K, G)
+    g.const("weights", weights.transpose(1, 0, 2))  # (K, S, G): a senone's weights are contiguous rows
+    groups = [f"senones_{i}" for i in range(n_books)]
+    g.node("Split", ["senones", "counts"], groups, axis=0)
+    sums = []
+    for i, group in enumerate(groups):
+        row = g.node("Gather", [position, g.const(f"book_{i}", np.array(i, np.int64))], f"row_{i}", axis=0)
+        book_dens = g.node("Gather", [dens, row], f"dens_{i}", axis=0)  # (K, G, N)
+        book_weights = g.node("Gather", ["weights", group], f"w_{i}", axis=1)  # (K, S_c, G)
+        sums.append(g.node("MatMul", [book_weights, book_dens], f"sum_{i}"))  # (K, S_c, N)
+    mixture = g.node("ReduceProd", [g.node("Concat", sums, "sums", axis=1)], "mixture", axes=[0], keepdims=0)
+    # Each selected senone's row of the peaks: its codebook's position among the used ones.
+    rows = g.node("Gather", [position, g.node("Gather", [g.const("senone_codebook", model.definition.senone_codebook
+                                                                  .astype(np.int64)), "senones"], "senone_books")],
+                  "senone_rows")
+    peaks = g.node("Gather", [peak, rows], "senone_peaks", axis=0)  # (S, N)
+    log_mixture = g.node("Log", [g.node("Max", [mixture, g.const("tiny", np.array(1e-37, np.float32))], "floored")],
+                         "log_mixture")
+    return g.node("Transpose", [g.node("Add", [log_mixture, peaks], "scores_t")], OUTPUT, perm=[1, 0])
 
 
 def export_checkpoint(out_dir: str | Path, name: str = ckpt.DEFAULT_NAME, version: str | None = None,

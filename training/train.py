@@ -65,73 +65,21 @@ def resolve_precision(config: TrainConfig, use_cuda: bool) -> str:
 
 
 def train(config: TrainConfig) -> TrainResult:
+    """Fit (or resume) the CTC model on ``config.manifest_dir`` and export ``model.onnx`` beside the checkpoints."""
     import lightning as L
-    import torch
-    from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from lyricalign.errors import DatasetError
-    from lyricalign.acoustic.ctc_metadata import default_units
-
-    from .data import SegmentDataset, collate, read_manifest
-    from .export import build_model, config_metadata, export_onnx, pretrained_metadata
+    from .export import export_onnx
     from .module import CTCFineTuner, OptimOptions
 
     L.seed_everything(config.seed, workers=True)
-    if config.pretrained:
-        model = build_model(pretrained=config.pretrained)
-        metadata = pretrained_metadata(config.pretrained, name=config.name, version=config.version)
-    else:
-        model = build_model(config=config.config or "tiny", seed=config.seed)
-        metadata = config_metadata(model, name=config.name, version=config.version, units=default_units(), trained=True)
-    vocabulary = metadata.vocabulary
-    loaders = {}
-    for split in ("train", "val"):
-        manifest = config.manifest_dir / f"{split}.jsonl"
-        if split == "val" and not manifest.exists():
-            continue  # validation is optional
-        segments = read_manifest(manifest, config.max_segment_seconds)
-        if split == "train" and not segments:
-            raise DatasetError(f"{config.manifest_dir / 'train.jsonl'}: no training segments")
-        if segments:
-            loaders[split] = torch.utils.data.DataLoader(
-                SegmentDataset(segments, vocabulary, normalize=metadata.normalize),
-                batch_size=config.batch_size,
-                shuffle=split == "train",
-                collate_fn=collate,
-                num_workers=config.num_workers,
-            )
+    model, metadata = _initial_model(config)
+    loaders = _loaders(config, metadata)
     steps_per_epoch = len(loaders["train"])
     total_steps = config.max_steps if config.max_steps > 0 else steps_per_epoch * config.max_epochs
-    module = CTCFineTuner(
-        model,
-        vocabulary,
-        OptimOptions(
-            learning_rate=config.learning_rate,
-            warmup_steps=min(config.warmup_steps, total_steps // 10),
-            total_steps=total_steps,
-            freeze_feature_encoder=config.pretrained is not None,
-        ),
-    )
-    use_cuda = config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
-    checkpoints = ModelCheckpoint(
-        dirpath=config.output_dir / "checkpoints",
-        save_last=True,
-        every_n_train_steps=config.checkpoint_every,
-        save_top_k=1,
-        monitor="val_loss" if "val" in loaders else None,
-    )
-    trainer = L.Trainer(
-        accelerator="gpu" if use_cuda else "cpu",
-        devices=1,
-        precision=resolve_precision(config, use_cuda),
-        max_epochs=config.max_epochs,
-        max_steps=config.max_steps,
-        callbacks=[checkpoints],
-        default_root_dir=config.output_dir,
-        fast_dev_run=config.fast_dev_run,
-        log_every_n_steps=10,
-        enable_progress_bar=True,
-    )
+    optim = OptimOptions(learning_rate=config.learning_rate, warmup_steps=min(config.warmup_steps, total_steps // 10),
+                         total_steps=total_steps, freeze_feature_encoder=config.pretrained is not None)
+    module = CTCFineTuner(model, metadata.vocabulary, optim)
+    trainer, checkpoints = _trainer(config, has_validation="val" in loaders)
     last = config.output_dir / "checkpoints" / "last.ckpt"
     resume = last if last.exists() and not config.fast_dev_run else None
     if resume:
@@ -142,6 +90,60 @@ def train(config: TrainConfig) -> TrainResult:
     logger.info("%s", report.summary())
     best = checkpoints.best_model_path or checkpoints.last_model_path
     return TrainResult(checkpoint=Path(best) if best else None, onnx_path=onnx_path, steps=trainer.global_step)
+
+
+def _initial_model(config: TrainConfig):
+    """The model to fine-tune (pretrained, or built from a config) and the metadata its export carries."""
+    from lyricalign.acoustic.ctc_metadata import default_units
+
+    from .export import build_model, config_metadata, pretrained_metadata
+
+    if config.pretrained:
+        model = build_model(pretrained=config.pretrained)
+        return model, pretrained_metadata(config.pretrained, name=config.name, version=config.version)
+    model = build_model(config=config.config or "tiny", seed=config.seed)
+    return model, config_metadata(model, name=config.name, version=config.version, units=default_units(), trained=True)
+
+
+def _loaders(config: TrainConfig, metadata) -> dict:
+    """``{"train": DataLoader[, "val": DataLoader]}`` from the manifests (validation is optional)."""
+    import torch
+
+    from lyricalign.errors import DatasetError
+
+    from .data import SegmentDataset, collate, read_manifest
+
+    loaders = {}
+    for split in ("train", "val"):
+        manifest = config.manifest_dir / f"{split}.jsonl"
+        if split == "val" and not manifest.exists():
+            continue
+        segments = read_manifest(manifest, config.max_segment_seconds)
+        if split == "train" and not segments:
+            raise DatasetError(f"{config.manifest_dir / 'train.jsonl'}: no training segments")
+        if segments:
+            loaders[split] = torch.utils.data.DataLoader(
+                SegmentDataset(segments, metadata.vocabulary, normalize=metadata.normalize),
+                batch_size=config.batch_size, shuffle=split == "train", collate_fn=collate,
+                num_workers=config.num_workers)
+    return loaders
+
+
+def _trainer(config: TrainConfig, has_validation: bool):
+    """The Lightning trainer (GPU when asked for and present) and its checkpoint callback."""
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    use_cuda = config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    checkpoints = ModelCheckpoint(dirpath=config.output_dir / "checkpoints", save_last=True,
+                                  every_n_train_steps=config.checkpoint_every, save_top_k=1,
+                                  monitor="val_loss" if has_validation else None)
+    trainer = L.Trainer(accelerator="gpu" if use_cuda else "cpu", devices=1, precision=resolve_precision(config, use_cuda),
+                        max_epochs=config.max_epochs, max_steps=config.max_steps, callbacks=[checkpoints],
+                        default_root_dir=config.output_dir, fast_dev_run=config.fast_dev_run, log_every_n_steps=10,
+                        enable_progress_bar=True)
+    return trainer, checkpoints
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -11,11 +11,15 @@ definitions stay as the tests' oracles (:func:`lyricalign.acoustic.scorer.refere
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..jit import njit
+
+MIN_PART_FRAMES = 2_000  # shorter inputs run on one thread (a thread's start costs more than they take)
 
 
 @dataclass(frozen=True)
@@ -49,14 +53,34 @@ def path_mixtures(features: np.ndarray, senones: np.ndarray, senone_codebook: np
                          f"got {features.shape} and {senones.shape}")
     variances = variances.astype(np.float64)
     log_norm = -0.5 * np.log(2 * np.pi * variances).sum(axis=-1)  # (C, K, G)
-    count = np.zeros((n_books, n_streams, n_dens) if statistics else (0, 0, 0))
-    total = np.zeros((n_books, n_streams, n_dens, dim) if statistics else (0, 0, 0, 0))
+    x = np.ascontiguousarray(features.reshape(len(features), n_streams, dim), dtype=np.float64)
+    books = np.ascontiguousarray(senone_codebook[senones], dtype=np.int64)
+    model = (np.ascontiguousarray(means, dtype=np.float64), 1.0 / variances, log_norm,
+             np.ascontiguousarray(log_weights, dtype=np.float64))
     log_likelihood = np.empty(len(features))
-    _kernel(np.ascontiguousarray(features.reshape(len(features), n_streams, dim), dtype=np.float64),
-            np.ascontiguousarray(senone_codebook[senones], dtype=np.int64), senones,
-            np.ascontiguousarray(means, dtype=np.float64), 1.0 / variances, log_norm,
-            np.ascontiguousarray(log_weights, dtype=np.float64), statistics, log_likelihood, count, total)
-    return PathMixtures(log_likelihood=log_likelihood, count=count, total=total)
+    parts = _frame_parts(len(features))
+    shape = (n_books, n_streams, n_dens) if statistics else (0, 0, 0)
+    counts = [np.zeros(shape) for _ in parts]
+    totals = [np.zeros((*shape, dim) if statistics else (0, 0, 0, 0)) for _ in parts]
+
+    def run(k: int) -> None:
+        part = parts[k]
+        _kernel(x[part], books[part], senones[part], *model, statistics, log_likelihood[part], counts[k], totals[k])
+
+    if len(parts) == 1:
+        run(0)
+    else:  # the kernel releases the GIL: the parts run side by side
+        with ThreadPoolExecutor(len(parts), thread_name_prefix="path-mixtures") as pool:
+            list(pool.map(run, range(len(parts))))
+    return PathMixtures(log_likelihood=log_likelihood, count=sum(counts[1:], counts[0]),
+                        total=sum(totals[1:], totals[0]))
+
+
+def _frame_parts(n_frames: int) -> list[slice]:
+    """Contiguous frame ranges, one per core, none shorter than :data:`MIN_PART_FRAMES`."""
+    n_parts = max(1, min(os.cpu_count() or 1, n_frames // MIN_PART_FRAMES))
+    bounds = np.linspace(0, n_frames, n_parts + 1).astype(int)
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 @njit(cache=True, nogil=True)

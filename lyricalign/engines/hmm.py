@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -118,6 +119,8 @@ class HMMEngine(Engine):
         """Timings of ``lyrics.words`` in ``audio`` (``(N,)`` float32, 16 kHz) and the run's diagnostics."""
         report = progress or report_progress  # the caller's callback, else the context's (the CLI's bar)
         clock = _Clock()
+        # The text's own language (lingua: ~0.2 s to load its models, outside the GIL) is checked beside the passes.
+        text_language = _in_background(language_mismatch, lyrics)
         vocabulary = {part for w in lyrics.words for part in w.spoken.split()} if lyrics.language == "en" else ()
         prons = pronunciations(lyrics, self.checkpoint.pronunciations_of(vocabulary),
                                self.options.alternative_pronunciations, self.options.sung_vocables)
@@ -161,7 +164,7 @@ class HMMEngine(Engine):
             if span is not None:
                 timings[token] = WordTiming(start=span[0] / rate, end=span[1] / rate, confidence=confidence)
         report(PROGRESS_STAGE, 1.0)
-        judged = verdict(probed[0].result.score, probe, language_mismatch(lyrics)) if probed else None
+        judged = verdict(probed[0].result.score, probe, text_language.result()) if probed else None
         quality = {**(judged.to_dict() if judged else UNDECIDED), **confidence_summary(ratio, spans)}
         clock.lap("quality")
         extras = {"model": self.model_name, "frames": len(features), "states": graph.hmm.n_states,
@@ -251,6 +254,20 @@ def _options_from(overrides: dict[str, Any]) -> HMMOptions:
     options = HMMOptions(**overrides)
     return replace(options, graph=replace(options.graph, **graph_keys),
                    adaptation=replace(options.adaptation, **adapt_keys))
+
+
+def _in_background(function: Callable[..., Any], *args: Any) -> Future:
+    """``function(*args)`` on a daemon thread of its own; its result or exception through the future."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(function(*args))
+        except BaseException as e:  # noqa: BLE001 - re-raised by future.result() in the caller
+            future.set_exception(e)
+
+    threading.Thread(target=run, name=f"{function.__name__}-background", daemon=True).start()
+    return future
 
 
 class _Clock:
