@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .audio import SAMPLE_RATE, AudioLimits, AudioSource, load_audio
-from .engines import DEFAULT_METHOD, Engine, check_method, create_engine
+from .engines import DEFAULT_METHOD, Engine, PreparedAudio, check_method, create_engine
 from .errors import AudioError, LyricalignError, LyricsError, ModelError
 from .schema import AlignmentResult
 from .language import AUTO
@@ -126,19 +126,23 @@ def check_waveform(audio: np.ndarray) -> np.ndarray:
 
 
 def align(
-    audio: AudioSource | np.ndarray,
+    audio: AudioSource | np.ndarray | PreparedAudio,
     lyrics: str | Lyrics,
     options: AlignOptions = AlignOptions(),
     engine: Engine | None = None,
 ) -> AlignmentResult:
-    """Align ``lyrics`` (text or parsed) to ``audio`` (path, bytes, or a 16 kHz mono waveform).
+    """Align ``lyrics`` (text or parsed) to ``audio`` (path, bytes, a 16 kHz mono waveform, or what
+    ``engine.prepare`` made of one).
 
     Pass ``engine`` to reuse a loaded engine across calls; otherwise one is created from ``options``.
     The result's warnings (``result.warnings``: an unsure or unsupported detected language, an
     untrained model) are logged here as warnings too.
     """
     parsed = lyrics if isinstance(lyrics, Lyrics) else prepare_lyrics(lyrics, options.language, options.keep_markers)
-    waveform = check_waveform(audio) if isinstance(audio, np.ndarray) else load_audio(audio, options.limits)
+    if isinstance(audio, PreparedAudio):
+        waveform: np.ndarray | PreparedAudio = replace(audio, waveform=check_waveform(audio.waveform))
+    else:
+        waveform = check_waveform(audio) if isinstance(audio, np.ndarray) else load_audio(audio, options.limits)
     engine = engine or create_engine_for(options)
     logger.info("aligning %d words with %s", len(parsed.words), engine.model_name)
     result = engine.align(waveform, parsed)

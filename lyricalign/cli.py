@@ -119,16 +119,20 @@ def run_align(args: argparse.Namespace) -> int:
     fmt = output_format(args.format, args.output)
     with Stages(["lyrics", "audio", "model", "align", "write"]) as stages, progress_callback(stages), \
             ThreadPoolExecutor(1, thread_name_prefix="load-model") as loader:
-        # The model loads (and warms up) while the lyrics are read and the audio decodes.
-        loading = loader.submit(_loaded_engine, options)
+        # The model loads while the lyrics are read and the audio decodes; it warms up while the engine
+        # prepares the audio (the hmm engine's features).
+        loading = loader.submit(create_engine_for, options)
         lyrics = prepare_lyrics(read_lyrics_file(args.lyrics), options.language, options.keep_markers)
         release_language_models()  # one song: free the detector's memory before the alignment's
         stages.next()
         audio = load_audio(args.audio, limits)
         stages.next()
         engine = loading.result()
+        warming = loader.submit(engine.warm_up)
+        prepared = engine.prepare(audio)
+        warming.result()
         stages.next()
-        result = align(audio, lyrics, options, engine=engine)
+        result = align(prepared, lyrics, options, engine=engine)
         stages.next()
         if args.output:
             try:
@@ -141,14 +145,6 @@ def run_align(args: argparse.Namespace) -> int:
     if args.output:
         logger.info("wrote %d words, %d lines to %s", len(result.words), len(result.lines), Path(args.output))
     return EXIT_OK
-
-
-def _loaded_engine(options: "AlignOptions") -> "Engine":
-    from .api import create_engine_for
-
-    engine = create_engine_for(options)
-    engine.warm_up()
-    return engine
 
 
 def _int_arg(text: str) -> int:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from _synth_utils import make_synthetic_song
+from lyricalign.acoustic import frontend
 from lyricalign.acoustic.adaptation import (
     CLASS_NAMES,
     AdaptationOptions,
@@ -230,6 +231,33 @@ def test_engine_aligns_a_synthetic_song(synthetic):
     assert not any(w.interpolated for w in result.words)
     assert all(0.0 < w.confidence <= 1.0 for w in result.words)
     assert result.extras["states"] > 3 * 3 * 13 and result.extras["adaptation"]["iterations"] == 0
+
+
+def test_prepared_features_give_the_same_alignment_and_foreign_ones_are_ignored(synthetic, monkeypatch):
+    from dataclasses import replace
+
+    from lyricalign.engines import PreparedAudio
+    from lyricalign.engines import hmm as hmm_module
+
+    engine = HMMEngine(adaptation_iterations=0)
+    lyrics = parse_lyrics(synthetic.lyrics_text, "en")
+    prepared = engine.prepare(synthetic.audio)
+    assert prepared.analysis.features.shape == (frontend.frame_count(len(synthetic.audio)), 39)
+    direct = engine.align(synthetic.audio, lyrics)
+    computed = []
+    real_features = hmm_module.frontend.features
+    monkeypatch.setattr(hmm_module.frontend, "features", lambda *a: computed.append(1) or real_features(*a))
+    via_prepare = engine.align(prepared, lyrics)
+    assert computed == [] and [w.start for w in via_prepare.words] == [w.start for w in direct.words]
+    assert via_prepare.extras["seconds"]["features"] == round(prepared.analysis.seconds, 4)
+    foreign = PreparedAudio(synthetic.audio, analysis="another engine's")  # not the hmm engine's record
+    assert [w.start for w in engine.align(foreign, lyrics).words] == [w.start for w in direct.words]
+    options = prepared.analysis.options
+    other_front_end = replace(prepared.analysis, options=replace(options, dither=not options.dither))
+    engine.align(PreparedAudio(synthetic.audio, other_front_end), lyrics)
+    assert computed == [1, 1]  # both recomputed from the waveform
+    with pytest.raises(ValueError, match="do not belong"):
+        engine.align_words(synthetic.audio[:-1600], lyrics, features=prepared.analysis.features)
 
 
 def test_engine_reports_progress_to_the_callers_context(synthetic):

@@ -6,7 +6,7 @@ import importlib
 from typing import Any
 
 from ..errors import EngineUnavailableError, LyricalignError
-from .base import Engine, EngineOutput
+from .base import Engine, EngineOutput, PreparedAudio
 
 #: name -> "module:Class"; each module is imported only when its engine is created.
 ENGINES: dict[str, str] = {
@@ -37,4 +37,4 @@ def create_engine(name: str, **options: Any) -> Engine:
     return getattr(module, class_name)(**options)
 
 
-__all__ = ["DEFAULT_METHOD", "ENGINES", "Engine", "EngineOutput", "check_method", "create_engine"]
+__all__ = ["DEFAULT_METHOD", "ENGINES", "Engine", "EngineOutput", "PreparedAudio", "check_method", "create_engine"]

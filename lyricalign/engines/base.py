@@ -33,6 +33,19 @@ class EngineOutput:
         object.__setattr__(self, "words", tuple(self.words))  # a list handed in cannot change later
 
 
+@dataclass(frozen=True)
+class PreparedAudio:
+    """A ``(N,)`` float32 16 kHz waveform and what an engine derived from it ahead of the alignment
+    (:meth:`Engine.prepare`), e.g. the hmm engine's features, computed while its kernels warm up.
+
+    ``analysis`` is the preparing engine's own record (None: nothing prepared); an engine given
+    another engine's analysis, or one made with other settings, ignores it and starts from the waveform.
+    """
+
+    waveform: np.ndarray
+    analysis: Any = None
+
+
 class Engine(ABC):
     """An alignment method. Subclasses implement :meth:`align_words`; :meth:`align` is shared.
 
@@ -57,11 +70,21 @@ class Engine(ABC):
         """Do the one-off work of a first alignment now (compiled kernels, runtime sessions), e.g. in a
         thread while the caller decodes the audio. Optional; the default does nothing."""
 
-    def align(self, audio: np.ndarray, lyrics: Lyrics) -> AlignmentResult:
-        """Align ``lyrics`` to ``audio`` (``(N,)`` float32 at 16 kHz)."""
-        output = self.align_words(audio, lyrics)
-        return assemble_result(lyrics, output.words, duration_of(audio), model=self.model_name, method=self.name,
-                               extras=output.extras)
+    def prepare(self, audio: np.ndarray) -> PreparedAudio:
+        """What :meth:`align` will need from ``audio`` (``(N,)`` float32 at 16 kHz) before the lyrics, e.g.
+        while :meth:`warm_up` runs in another thread. Optional; the default prepares nothing."""
+        return PreparedAudio(audio)
+
+    def align(self, audio: np.ndarray | PreparedAudio, lyrics: Lyrics) -> AlignmentResult:
+        """Align ``lyrics`` to ``audio`` (``(N,)`` float32 at 16 kHz, or what :meth:`prepare` made of it)."""
+        prepared = audio if isinstance(audio, PreparedAudio) else PreparedAudio(audio)
+        output = self.align_prepared(prepared, lyrics)
+        return assemble_result(lyrics, output.words, duration_of(prepared.waveform), model=self.model_name,
+                               method=self.name, extras=output.extras)
+
+    def align_prepared(self, audio: PreparedAudio, lyrics: Lyrics) -> EngineOutput:
+        """:meth:`align_words` given a prepared waveform; engines that prepare something use it here."""
+        return self.align_words(audio.waveform, lyrics)
 
     @abstractmethod
     def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> EngineOutput:

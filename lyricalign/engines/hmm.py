@@ -44,7 +44,7 @@ from ..phonetics import espeak_binary
 from ..progress import report_progress
 from ..text import Lyrics
 from ..timing import WordTiming
-from .base import Engine, EngineOutput
+from .base import Engine, EngineOutput, PreparedAudio
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,16 @@ class HMMOptions:
     def __post_init__(self) -> None:
         if not np.isfinite(self.acoustic_scale) or not 0 < self.acoustic_scale <= 10:
             raise ValueError(f"acoustic_scale must be in (0, 10], got {self.acoustic_scale}")
+
+
+@dataclass(frozen=True)
+class _Features:
+    """:meth:`HMMEngine.prepare`'s analysis: ``features`` ``(T, 39)`` float32 by the front end ``options``,
+    computed in ``seconds``."""
+
+    options: frontend.FrontEndOptions
+    features: np.ndarray
+    seconds: float
 
 
 @dataclass
@@ -115,8 +125,27 @@ class HMMEngine(Engine):
         lyrics = replace(parse_lyrics("sol mar", "es"), detection=LanguageDetection("es", 1.0))
         self.align_words(np.zeros(2 * self.checkpoint.frontend.sample_rate, np.float32), lyrics)
 
-    def align_words(self, audio: np.ndarray, lyrics: Lyrics, progress: Progress | None = None) -> EngineOutput:
-        """Timings of ``lyrics.words`` in ``audio`` (``(N,)`` float32, 16 kHz) and the run's diagnostics."""
+    def prepare(self, audio: np.ndarray) -> PreparedAudio:
+        """The features of ``audio``: the CLI computes them while the kernels warm up."""
+        started = time.perf_counter()
+        features = frontend.features(audio, self.checkpoint.frontend)
+        return PreparedAudio(audio, _Features(self.checkpoint.frontend, features, time.perf_counter() - started))
+
+    def align_prepared(self, audio: PreparedAudio, lyrics: Lyrics) -> EngineOutput:
+        analysis = audio.analysis
+        usable = isinstance(analysis, _Features) and analysis.options == self.checkpoint.frontend
+        if not usable:
+            return self.align_words(audio.waveform, lyrics)
+        output = self.align_words(audio.waveform, lyrics, features=analysis.features)
+        output.extras["seconds"]["features"] = round(analysis.seconds, 4)  # spent in prepare()
+        return output
+
+    def align_words(self, audio: np.ndarray, lyrics: Lyrics, progress: Progress | None = None,
+                    features: np.ndarray | None = None) -> EngineOutput:
+        """Timings of ``lyrics.words`` in ``audio`` (``(N,)`` float32, 16 kHz) and the run's diagnostics.
+
+        ``features``: ``audio``'s, already computed (:meth:`prepare`) with this engine's front end.
+        """
         report = progress or report_progress  # the caller's callback, else the context's (the CLI's bar)
         clock = _Clock()
         # The text's own language (lingua: ~0.2 s to load its models, outside the GIL) is checked beside the passes.
@@ -128,7 +157,10 @@ class HMMEngine(Engine):
         graph = build_word_graph(prons, tokens, self.checkpoint.definition, self.checkpoint.log_transitions,
                                  self.options.graph)
         clock.lap("graph")
-        features = frontend.features(audio, self.checkpoint.frontend)
+        if features is None:
+            features = frontend.features(audio, self.checkpoint.frontend)
+        elif len(features) != frontend.frame_count(len(audio), self.checkpoint.frontend):
+            raise ValueError(f"{len(features)} feature frames do not belong to {len(audio)} samples")
         clock.lap("features")
         _check_length(len(features), [prons[t] for t in tokens])
         report(PROGRESS_STAGE, 0.05)
