@@ -140,7 +140,8 @@ def align(
     """
     parsed = lyrics if isinstance(lyrics, Lyrics) else prepare_lyrics(lyrics, options.language, options.keep_markers)
     if isinstance(audio, PreparedAudio):
-        waveform: np.ndarray | PreparedAudio = replace(audio, waveform=check_waveform(audio.waveform))
+        waveform: np.ndarray | PreparedAudio = audio if audio.waveform is None else replace(
+            audio, waveform=check_waveform(audio.waveform))
     else:
         waveform = check_waveform(audio) if isinstance(audio, np.ndarray) else load_audio(audio, options.limits)
     engine = engine or create_engine_for(options)

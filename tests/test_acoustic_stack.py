@@ -242,6 +242,7 @@ def test_prepared_features_give_the_same_alignment_and_foreign_ones_are_ignored(
     engine = HMMEngine(adaptation_iterations=0)
     lyrics = parse_lyrics(synthetic.lyrics_text, "en")
     prepared = engine.prepare(synthetic.audio)
+    assert prepared.waveform is None and prepared.n_samples == len(synthetic.audio)  # features only
     assert prepared.analysis.features.shape == (frontend.frame_count(len(synthetic.audio)), 39)
     direct = engine.align(synthetic.audio, lyrics)
     computed = []
@@ -249,6 +250,7 @@ def test_prepared_features_give_the_same_alignment_and_foreign_ones_are_ignored(
     monkeypatch.setattr(hmm_module.frontend, "features", lambda *a: computed.append(1) or real_features(*a))
     via_prepare = engine.align(prepared, lyrics)
     assert computed == [] and [w.start for w in via_prepare.words] == [w.start for w in direct.words]
+    assert via_prepare.duration == direct.duration
     assert via_prepare.extras["seconds"]["features"] == round(prepared.analysis.seconds, 4)
     foreign = PreparedAudio(synthetic.audio, analysis="another engine's")  # not the hmm engine's record
     assert [w.start for w in engine.align(foreign, lyrics).words] == [w.start for w in direct.words]
@@ -256,8 +258,10 @@ def test_prepared_features_give_the_same_alignment_and_foreign_ones_are_ignored(
     other_front_end = replace(prepared.analysis, options=replace(options, dither=not options.dither))
     engine.align(PreparedAudio(synthetic.audio, other_front_end), lyrics)
     assert computed == [1, 1]  # both recomputed from the waveform
+    with pytest.raises(ValueError, match="did not keep the waveform"):
+        engine.align(PreparedAudio(None, other_front_end, n_samples=len(synthetic.audio)), lyrics)
     with pytest.raises(ValueError, match="do not belong"):
-        engine.align_words(synthetic.audio[:-1600], lyrics, features=prepared.analysis.features)
+        engine.align(replace(prepared, n_samples=len(synthetic.audio) - 1600), lyrics)
 
 
 def test_engine_reports_progress_to_the_callers_context(synthetic):

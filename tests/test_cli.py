@@ -280,3 +280,17 @@ def test_a_closed_stdout_pipe_ends_quietly(tmp_path: Path) -> None:
     finally:
         os.close(write_end)
     assert proc.stderr == "" and proc.returncode == 141
+
+
+def test_the_command_exits_promptly_after_running_the_exit_handlers(tmp_path: Path) -> None:
+    """``lyricalign.cli.run`` skips the interpreter's teardown, not the ``atexit`` handlers (temporary
+    folders, logging) nor the buffered output."""
+    marker = tmp_path / "handler-ran"
+    code = ("import atexit, sys; from lyricalign import cli;"
+            f"atexit.register(lambda: open({str(marker)!r}, 'w').write('yes'));"
+            "sys.argv = ['lyricalign', 'models', 'list']; cli.run()")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "LYRICALIGN_HOME": str(tmp_path / "home"), "LYRICALIGN_ACOUSTIC": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert marker.read_text() == "yes"
+    assert proc.stdout.strip() != ""  # the listing (or its how-to), flushed before the exit

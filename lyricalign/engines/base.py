@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from ..audio import duration_of
+from ..audio import SAMPLE_RATE
 from ..schema import AlignmentResult
 from ..text import Lyrics
 from ..timing import WordTiming, assemble_result
@@ -35,15 +35,34 @@ class EngineOutput:
 
 @dataclass(frozen=True)
 class PreparedAudio:
-    """A ``(N,)`` float32 16 kHz waveform and what an engine derived from it ahead of the alignment
-    (:meth:`Engine.prepare`), e.g. the hmm engine's features, computed while its kernels warm up.
+    """A song's audio as :meth:`Engine.prepare` left it for the alignment: the ``(N,)`` float32 16 kHz
+    ``waveform``, or only what the engine derived from it (``analysis``, e.g. the hmm engine's features,
+    computed while its kernels warm up) and its length, when the engine needs nothing else: a
+    10-minute waveform is 40 MB that need not stay in memory through the alignment.
 
-    ``analysis`` is the preparing engine's own record (None: nothing prepared); an engine given
-    another engine's analysis, or one made with other settings, ignores it and starts from the waveform.
+    ``analysis`` is the preparing engine's own record (None: nothing prepared). An engine given another
+    engine's analysis, or one made with other settings, starts from the waveform instead (an error
+    if it was dropped).
     """
 
-    waveform: np.ndarray
+    waveform: np.ndarray | None
     analysis: Any = None
+    n_samples: int = -1  # the waveform's length; given when the waveform is not kept
+
+    def __post_init__(self) -> None:
+        if self.waveform is not None:
+            object.__setattr__(self, "n_samples", int(self.waveform.shape[-1]))
+        elif self.n_samples < 0:
+            raise ValueError("prepared audio without its waveform needs n_samples")
+
+    @property
+    def duration(self) -> float:
+        return self.n_samples / SAMPLE_RATE
+
+    def require_waveform(self) -> np.ndarray:
+        if self.waveform is None:
+            raise ValueError("this audio was prepared by another engine, which did not keep the waveform")
+        return self.waveform
 
 
 class Engine(ABC):
@@ -79,12 +98,12 @@ class Engine(ABC):
         """Align ``lyrics`` to ``audio`` (``(N,)`` float32 at 16 kHz, or what :meth:`prepare` made of it)."""
         prepared = audio if isinstance(audio, PreparedAudio) else PreparedAudio(audio)
         output = self.align_prepared(prepared, lyrics)
-        return assemble_result(lyrics, output.words, duration_of(prepared.waveform), model=self.model_name,
+        return assemble_result(lyrics, output.words, prepared.duration, model=self.model_name,
                                method=self.name, extras=output.extras)
 
     def align_prepared(self, audio: PreparedAudio, lyrics: Lyrics) -> EngineOutput:
         """:meth:`align_words` given a prepared waveform; engines that prepare something use it here."""
-        return self.align_words(audio.waveform, lyrics)
+        return self.align_words(audio.require_waveform(), lyrics)
 
     @abstractmethod
     def align_words(self, audio: np.ndarray, lyrics: Lyrics) -> EngineOutput:

@@ -49,6 +49,10 @@ from .base import Engine, EngineOutput, PreparedAudio
 logger = logging.getLogger(__name__)
 
 ACOUSTIC_SCALE = 0.2  # senone log-likelihoods x 0.2 against unscaled transitions (docs/benchmarks.md)
+#: Up to this length (5 minutes) the lyrics' language check runs beside the passes; a longer song's
+#: runs after them: lingua's models (~25 MB, kept by the process once loaded) would otherwise add to
+#: the passes' peak memory, which the back-pointers make largest on long songs.
+TEXT_CHECK_BESIDE_PASSES_FRAMES = 5 * 60 * 100
 SCORE_BLOCK_FRAMES = 1024  # frames per scoring request (10 s of audio; two in flight while the search runs)
 MIN_FRAMES_PER_PHONE = 3  # three emitting states, no skips
 PROGRESS_STAGE = "scoring and search"  # one stage for the engine: fraction of the whole alignment done
@@ -126,30 +130,34 @@ class HMMEngine(Engine):
         self.align_words(np.zeros(2 * self.checkpoint.frontend.sample_rate, np.float32), lyrics)
 
     def prepare(self, audio: np.ndarray) -> PreparedAudio:
-        """The features of ``audio``: the CLI computes them while the kernels warm up."""
+        """The features of ``audio`` (the CLI computes them while the kernels warm up); the waveform is
+        not kept: the alignment needs nothing else from it."""
         started = time.perf_counter()
         features = frontend.features(audio, self.checkpoint.frontend)
-        return PreparedAudio(audio, _Features(self.checkpoint.frontend, features, time.perf_counter() - started))
+        analysis = _Features(self.checkpoint.frontend, features, time.perf_counter() - started)
+        return PreparedAudio(None, analysis, n_samples=len(audio))
 
     def align_prepared(self, audio: PreparedAudio, lyrics: Lyrics) -> EngineOutput:
         analysis = audio.analysis
-        usable = isinstance(analysis, _Features) and analysis.options == self.checkpoint.frontend
-        if not usable:
-            return self.align_words(audio.waveform, lyrics)
-        output = self.align_words(audio.waveform, lyrics, features=analysis.features)
-        output.extras["seconds"]["features"] = round(analysis.seconds, 4)  # spent in prepare()
-        return output
+        if not (isinstance(analysis, _Features) and analysis.options == self.checkpoint.frontend):
+            return self.align_words(audio.require_waveform(), lyrics)
+        if len(analysis.features) != frontend.frame_count(audio.n_samples, self.checkpoint.frontend):
+            raise ValueError(f"{len(analysis.features)} feature frames do not belong to {audio.n_samples} samples")
+        return self._align_features(analysis.features, lyrics, None, analysis.seconds)
 
-    def align_words(self, audio: np.ndarray, lyrics: Lyrics, progress: Progress | None = None,
-                    features: np.ndarray | None = None) -> EngineOutput:
-        """Timings of ``lyrics.words`` in ``audio`` (``(N,)`` float32, 16 kHz) and the run's diagnostics.
+    def align_words(self, audio: np.ndarray, lyrics: Lyrics, progress: Progress | None = None) -> EngineOutput:
+        """Timings of ``lyrics.words`` in ``audio`` (``(N,)`` float32, 16 kHz) and the run's diagnostics."""
+        started = time.perf_counter()
+        features = frontend.features(audio, self.checkpoint.frontend)
+        return self._align_features(features, lyrics, progress, time.perf_counter() - started)
 
-        ``features``: ``audio``'s, already computed (:meth:`prepare`) with this engine's front end.
-        """
+    def _align_features(self, features: np.ndarray, lyrics: Lyrics, progress: Progress | None,
+                        feature_seconds: float) -> EngineOutput:
+        """:meth:`align_words` from the song's ``(T, 39)`` features (computed in ``feature_seconds``)."""
         report = progress or report_progress  # the caller's callback, else the context's (the CLI's bar)
         clock = _Clock()
-        # The text's own language (lingua: ~0.2 s to load its models, outside the GIL) is checked beside the passes.
-        text_language = _in_background(language_mismatch, lyrics)
+        clock.laps["features"] = round(feature_seconds, 4)
+        text_language = _text_language_check(lyrics, len(features))
         vocabulary = {part for w in lyrics.words for part in w.spoken.split()} if lyrics.language == "en" else ()
         prons = pronunciations(lyrics, self.checkpoint.pronunciations_of(vocabulary),
                                self.options.alternative_pronunciations, self.options.sung_vocables)
@@ -157,11 +165,6 @@ class HMMEngine(Engine):
         graph = build_word_graph(prons, tokens, self.checkpoint.definition, self.checkpoint.log_transitions,
                                  self.options.graph)
         clock.lap("graph")
-        if features is None:
-            features = frontend.features(audio, self.checkpoint.frontend)
-        elif len(features) != frontend.frame_count(len(audio), self.checkpoint.frontend):
-            raise ValueError(f"{len(features)} feature frames do not belong to {len(audio)} samples")
-        clock.lap("features")
         _check_length(len(features), [prons[t] for t in tokens])
         report(PROGRESS_STAGE, 0.05)
         identity = MeanTransform.identity(self.checkpoint.n_codebooks, features.shape[1])
@@ -189,14 +192,9 @@ class HMMEngine(Engine):
         spans = word_spans(graph, final.result.states)
         ratio = self._frame_ratios(graph, features, final, adapted.transform)
         clock.lap("confidences")
-        confidences = [None if span is None else float(np.exp(ratio[span[0] : span[1]].mean())) for span in spans]
-        timings: list[WordTiming | None] = [None] * len(lyrics.words)
-        rate = self.checkpoint.frontend.frame_rate
-        for token, span, confidence in zip(graph.tokens, spans, confidences):
-            if span is not None:
-                timings[token] = WordTiming(start=span[0] / rate, end=span[1] / rate, confidence=confidence)
+        timings = self._timings(graph, spans, ratio, len(lyrics.words))
         report(PROGRESS_STAGE, 1.0)
-        judged = verdict(probed[0].result.score, probe, text_language.result()) if probed else None
+        judged = verdict(probed[0].result.score, probe, text_language()) if probed else None
         quality = {**(judged.to_dict() if judged else UNDECIDED), **confidence_summary(ratio, spans)}
         clock.lap("quality")
         extras = {"model": self.model_name, "frames": len(features), "states": graph.hmm.n_states,
@@ -207,6 +205,18 @@ class HMMEngine(Engine):
         if judged and judged.warning:
             extras["warnings"] = [judged.warning]
         return EngineOutput(timings, extras)
+
+    def _timings(self, graph: WordGraph, spans: Sequence[tuple[int, int] | None], ratio: np.ndarray,
+                 n_words: int) -> list[WordTiming | None]:
+        """One timing per lyrics word (None for words the graph has no token for); confidence: ``exp`` of
+        the mean of ``ratio`` (:meth:`_frame_ratios`) over the word's frames."""
+        rate = self.checkpoint.frontend.frame_rate
+        timings: list[WordTiming | None] = [None] * n_words
+        for token, span in zip(graph.tokens, spans):
+            if span is not None:
+                confidence = float(np.exp(ratio[span[0] : span[1]].mean()))
+                timings[token] = WordTiming(start=span[0] / rate, end=span[1] / rate, confidence=confidence)
+        return timings
 
     def _pass(self, graph: WordGraph, features: np.ndarray, transform: MeanTransform, report: Progress,
               span: tuple[float, float], free_loop: bool, probe: QualityProbe | None = None) -> _Pass:
@@ -286,6 +296,15 @@ def _options_from(overrides: dict[str, Any]) -> HMMOptions:
     options = HMMOptions(**overrides)
     return replace(options, graph=replace(options.graph, **graph_keys),
                    adaptation=replace(options.adaptation, **adapt_keys))
+
+
+def _text_language_check(lyrics: Lyrics, n_frames: int) -> Callable[[], Any]:
+    """:func:`language_mismatch` of ``lyrics`` as a call for its result: started now on its own thread
+    (lingua loads its models in ~0.2 s, outside the GIL) when the song is at most
+    :data:`TEXT_CHECK_BESIDE_PASSES_FRAMES` long, else run when called (after the passes)."""
+    if n_frames > TEXT_CHECK_BESIDE_PASSES_FRAMES:
+        return lambda: language_mismatch(lyrics)
+    return _in_background(language_mismatch, lyrics).result
 
 
 def _in_background(function: Callable[..., Any], *args: Any) -> Future:
