@@ -48,6 +48,9 @@ VARIANTS: dict[str, dict] = {
     "speech-silence-iter-2": {"grouping": "speech-silence", "iterations": 2},
     "global": {"grouping": "global"},
     "global-iter-2": {"grouping": "global", "iterations": 2},
+    # a regression tree's leaves: codebooks with >= 1000 frames (HTK's default threshold) their own transform
+    "codebooks": {"grouping": "codebooks"},
+    "codebooks-iter-2": {"grouping": "codebooks", "iterations": 2},
     # Statistics from other occupancies than the hard path (bench-only: they need the pass's scores or its
     # free phone loop, which adapt() is not given; computed below, then the engine's estimate()):
     # forward-backward state posteriors (scaled likelihoods, as the search uses them; posteriors < 1e-3 dropped)

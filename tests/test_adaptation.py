@@ -130,3 +130,21 @@ def test_restart_estimates_each_iteration_from_the_pretrained_means(song_pass):
     compounded = _step(ck, graph, features, second_path, used[0])
     np.testing.assert_allclose(used[1].scale, fresh.scale, rtol=1e-6)
     assert not np.allclose(used[1].scale, compounded.scale)
+
+
+def test_codebooks_with_enough_frames_get_their_own_transform(checkpoint):
+    rng = np.random.default_rng(12)
+    d = checkpoint.definition
+    sil, aa = d.phone_id("SIL"), d.phone_id("AA")
+    senones = np.concatenate([rng.choice(np.flatnonzero(d.senone_codebook == sil), 1200), rng.choice(np.flatnonzero(d.senone_codebook == aa), 1100),
+                              rng.integers(0, d.n_senones, 400)])
+    scale, bias = np.ones((42, 39), np.float32), np.zeros((42, 39), np.float32)
+    scale[aa], bias[aa] = 0.8, 1.0  # AA moves, the other vowels do not
+    frames = _frames(rng, checkpoint, senones, MeanTransform(scale, bias))
+    tree, report, classes = _fit(checkpoint, frames, senones, AdaptationOptions(grouping="codebooks"))
+    assert report["own_codebooks"] == sorted([sil, aa])
+    assert np.median(tree.scale[aa]) == pytest.approx(0.8, abs=0.05)
+    pooled, _, _ = _fit(checkpoint, frames, senones, AdaptationOptions())
+    assert abs(np.median(pooled.scale[aa]) - 0.8) > abs(np.median(tree.scale[aa]) - 0.8)  # the class blurs AA
+    others = [c for c in np.flatnonzero(classes == classes[aa]) if c != aa]
+    assert all(np.array_equal(tree.scale[c], tree.scale[others[0]]) for c in others)  # backed off to the class

@@ -47,8 +47,11 @@ RIDGE = 1e-3  # pull toward the identity, relative to each system's diagonal: ke
 
 #: How codebooks are pooled into regression classes (one transform per group):
 #: ``phone-classes`` the three of :data:`CLASS_NAMES`; ``speech-silence`` vowels and other phones pooled;
-#: ``global`` one transform for every codebook. Measured in docs/benchmarks.md (the default: the design).
-GROUPINGS = ("phone-classes", "speech-silence", "global")
+#: ``global`` one transform for every codebook; ``codebooks`` a regression tree's leaves: every codebook (CI
+#: phone) seen on at least :data:`SPLIT_FRAMES` frames gets its own transform, the others their class's.
+#: Measured in docs/benchmarks.md (the default: the design).
+GROUPINGS = ("phone-classes", "speech-silence", "global", "codebooks")
+SPLIT_FRAMES = 1000.0  # HTK HAdapt's default occupancy threshold for a regression class (SPLITTHRESH), not tuned here
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,12 @@ def estimate(stats: Statistics, means: np.ndarray, variances: np.ndarray, classe
         scale[books], bias[books] = a, b
         report[name] = {"frames": round(frames, 1), "adapted": True, "mean_scale": round(float(a.mean()), 4),
                         "c0_bias": round(float(b[0, 0]), 4)}
+    if options.grouping == "codebooks":
+        own = [c for c in range(n_books) if stats.count[c, 0].sum() >= max(SPLIT_FRAMES, options.min_frames)]
+        for c in own:
+            scale[c], bias[c] = _solve(stats.count[[c]], stats.total[[c]], means[[c]].astype(np.float64),
+                                       precision[[c]], options.bias_only)
+        report["own_codebooks"] = own
     flat = (n_books, n_streams * dim)
     return MeanTransform(scale.reshape(flat).astype(np.float32), bias.reshape(flat).astype(np.float32)), report
 
