@@ -65,14 +65,19 @@ VARIANTS: dict[str, dict] = {
     # frames of words under the quality module's "low confidence" (0.3) left out, silences kept
     "exclude-low-confidence": {"occupancy": "exclude-low-confidence"},
     "exclude-low-confidence-iter-2": {"occupancy": "exclude-low-confidence", "iterations": 2},
+    # Diagonal CMLLR (feature-space MLLR, Gales 1998) for the same three classes: x' = a x + b per class, i.e.
+    # the model's means AND variances transformed (mu - b) / a, var / a^2 (bench-only: the scorer's MeanTransform
+    # moves means only)
+    "feature-space": {"feature_space": True},
+    "feature-space-iter-2": {"feature_space": True, "iterations": 2},
 }
 LOW_CONFIDENCE = 0.3  # lyricalign.align.quality.confidence_summary's "low_confidence_words" threshold
 POSTERIOR_FLOOR = 1e-3
 
 
 @njit(cache=True)
-def _weighted_kernel(x, frame, senone, book_of, weight, mu, precision, log_norm, log_weights, count, total):
-    """lyricalign.acoustic.path_kernel's statistics for ``(frame, senone, weight)`` triples."""
+def _weighted_kernel(x, frame, senone, book_of, weight, mu, precision, log_norm, log_weights, count, total, square):
+    """lyricalign.acoustic.path_kernel's statistics for ``(frame, senone, weight)`` triples (+ second order)."""
     n_streams, dim = x.shape[1], x.shape[2]
     terms = np.empty(mu.shape[2])
     for i in range(frame.shape[0]):
@@ -94,6 +99,20 @@ def _weighted_kernel(x, frame, senone, book_of, weight, mu, precision, log_norm,
                 count[book, k, g] += p
                 for j in range(dim):
                     total[book, k, g, j] += p * x[t, k, j]
+                    square[book, k, g, j] += p * x[t, k, j] ** 2
+
+
+def _moments(features: np.ndarray, frames: np.ndarray, senones: np.ndarray, weights: np.ndarray, checkpoint: Any,
+             mu: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Zeroth, first and second order occupancies ``(C, K, G)``, ``(C, K, G, d)`` x 2 under Gaussians mu, var."""
+    n_books, n_streams, n_dens, dim = mu.shape
+    count, total, square = np.zeros((n_books, n_streams, n_dens)), np.zeros(mu.shape), np.zeros(mu.shape)
+    _weighted_kernel(np.ascontiguousarray(features.reshape(len(features), n_streams, dim), dtype=np.float64),
+                     frames.astype(np.int64), senones.astype(np.int64),
+                     checkpoint.definition.senone_codebook.astype(np.int64), weights.astype(np.float64),
+                     np.ascontiguousarray(mu, dtype=np.float64), 1.0 / var, -0.5 * np.log(2 * np.pi * var).sum(-1),
+                     checkpoint.gaussians.log_weights.astype(np.float64), count, total, square)
+    return count, total, square
 
 
 def weighted_statistics(features: np.ndarray, frames: np.ndarray, senones: np.ndarray, weights: np.ndarray,
@@ -104,14 +123,7 @@ def weighted_statistics(features: np.ndarray, frames: np.ndarray, senones: np.nd
 
     g = checkpoint.gaussians
     mu = transformed_means(g.means.astype(np.float64), transform)
-    var = g.variances.astype(np.float64)
-    n_books, n_streams, n_dens, dim = mu.shape
-    count, total = np.zeros((n_books, n_streams, n_dens)), np.zeros(mu.shape)
-    _weighted_kernel(np.ascontiguousarray(features.reshape(len(features), n_streams, dim), dtype=np.float64),
-                     frames.astype(np.int64), senones.astype(np.int64),
-                     checkpoint.definition.senone_codebook.astype(np.int64), weights.astype(np.float64), mu,
-                     1.0 / var, -0.5 * np.log(2 * np.pi * var).sum(-1), g.log_weights.astype(np.float64), count,
-                     total)
+    count, total, _ = _moments(features, frames, senones, weights, checkpoint, mu, g.variances.astype(np.float64))
     return Statistics(count=count, total=total)
 
 
@@ -206,6 +218,69 @@ def adapt_with_occupancy(kind: str, iterations: int, engine: Any, graph: Any, fe
     return current, {"classes": report}
 
 
+def feature_space_gaussians(scale: np.ndarray, shift: np.ndarray, checkpoint: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The model-space form of the per-class feature transform ``x' = a x + b`` (``(C, K, d)`` each):
+    ``N(a x + b; mu, var) |a| = N(x; (mu - b) / a, var / a^2)``, so scoring needs no Jacobian term."""
+    g = checkpoint.gaussians
+    a, b = scale[:, :, None, :], shift[:, :, None, :]
+    return (g.means.astype(np.float64) - b) / a, g.variances.astype(np.float64) / a**2
+
+
+def solve_feature_space(count: np.ndarray, total: np.ndarray, square: np.ndarray, classes: np.ndarray,
+                        checkpoint: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Diagonal CMLLR (Gales 1998) per class, stream and dimension: maximise
+    ``sum gamma [log a - (a x + b - mu)^2 / (2 var)]``; with ``b`` eliminated, ``a`` is the positive root of
+    ``C a^2 - D a - n = 0``. Statistics are of the raw features; ``mu``, ``var`` the pretrained model's."""
+    g = checkpoint.gaussians
+    n_books, n_streams, _, dim = g.means.shape
+    scale, shift = np.ones((n_books, n_streams, dim)), np.zeros((n_books, n_streams, dim))
+    mu, precision = g.means.astype(np.float64), 1.0 / g.variances.astype(np.float64)
+    for index in range(3):
+        books = np.flatnonzero(classes == index)
+        n, m, p = count[books][..., None], mu[books], precision[books]
+        frames = n[..., 0].sum(axis=(0, 2))[:, None]  # (K, 1)
+        g11, g12, g22 = (np.sum(p * square[books], axis=(0, 2)), np.sum(p * total[books], axis=(0, 2)),
+                         np.sum(p * n, axis=(0, 2)))
+        k1, k2 = np.sum(p * m * total[books], axis=(0, 2)), np.sum(p * m * n, axis=(0, 2))
+        c, d = g11 - g12**2 / g22, k1 - k2 * g12 / g22
+        a = (d + np.sqrt(d**2 + 4 * c * frames)) / (2 * c)
+        scale[books], shift[books] = a, (k2 - a * g12) / g22
+    return scale, shift
+
+
+def adapt_feature_space(iterations: int, engine: Any, graph: Any, features: np.ndarray, first: Any,
+                        nothing: Callable) -> tuple[Any, dict]:
+    """adapt()'s loop with diagonal CMLLR (feature space) instead of mean MLLR: the model-space form transforms
+    means and variances, which MeanTransform cannot carry, so each pass scores with its own SenoneScorer."""
+    from lyricalign.acoustic.adaptation import codebook_classes
+    from lyricalign.acoustic.checkpoint import Gaussians
+    from lyricalign.acoustic.scorer import MeanTransform, SenoneScorer
+    from lyricalign.engines.hmm import HMMEngine
+
+    ck = engine.checkpoint
+    classes = codebook_classes(ck.definition.phones, tuple(ck.definition.filler))
+    n_books, n_streams, _, dim = ck.gaussians.means.shape
+    scale, shift = np.ones((n_books, n_streams, dim)), np.zeros((n_books, n_streams, dim))
+    current = first
+    # The scorer's identity transform means "the baked-in Gaussians": a 1e-30 bias makes it use the given ones.
+    nearly_identity = MeanTransform(np.ones((n_books, n_streams * dim), np.float32),
+                                    np.full((n_books, n_streams * dim), 1e-30, np.float32))
+    for _ in range(iterations):
+        mu, var = feature_space_gaussians(scale, shift, ck)
+        frames = np.arange(len(features))
+        count, total, square = _moments(features, frames, graph.senone[current.result.states], np.ones(len(frames)),
+                                        ck, mu, var)
+        scale, shift = solve_feature_space(count, total, square, classes, ck)
+        mu, var = feature_space_gaussians(scale, shift, ck)
+        adapted = Gaussians(means=mu.astype(np.float32), variances=var.astype(np.float32),
+                            log_weights=ck.gaussians.log_weights)
+        scorer = HMMEngine(engine.options, score_function=SenoneScorer(ck.scorer_path, gaussians=adapted))
+        current = scorer._pass(graph, features, nearly_identity, nothing, (0, 1), free_loop=False)
+    report = {name: {"mean_scale_of_means": round(float(1 / scale[classes == i].mean()), 4)}
+              for i, name in enumerate(("vowel", "other", "silence"))}
+    return current, {"classes": report}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -242,7 +317,9 @@ def main() -> int:
         for name in names:
             spec = dict(VARIANTS[name])
             started = time.perf_counter()
-            if "occupancy" in spec:
+            if spec.get("feature_space"):
+                final, report = adapt_feature_space(spec.get("iterations", 1), engine, graph, features, first, nothing)
+            elif "occupancy" in spec:
                 final, report = adapt_with_occupancy(
                     spec["occupancy"], spec.get("iterations", 1), engine, graph, features, first,
                     lambda t: engine._pass(graph, features, t, nothing, (0, 1), free_loop=False))
