@@ -281,15 +281,30 @@ def adapt_feature_space(iterations: int, engine: Any, graph: Any, features: np.n
     return current, {"classes": report}
 
 
+def run_variant(spec: dict, engine: Any, graph: Any, features: np.ndarray, first: Any) -> tuple[Any, dict]:
+    """The final pass and report of one variant, re-estimated and re-aligned from ``first``."""
+    from dataclasses import replace
+
+    from lyricalign.acoustic.adaptation import AdaptationOptions, adapt
+
+    nothing = lambda stage, fraction: None  # noqa: E731
+    iterations = spec.get("iterations", 1)
+    if spec.get("feature_space"):
+        return adapt_feature_space(iterations, engine, graph, features, first, nothing)
+    if "occupancy" in spec:
+        return adapt_with_occupancy(spec["occupancy"], iterations, engine, graph, features, first,
+                                    lambda t: engine._pass(graph, features, t, nothing, (0, 1), free_loop=False))
+    done = adapt(first, graph, features, engine.checkpoint, replace(AdaptationOptions(), **spec),
+                 lambda t, span: engine._pass(graph, features, t, nothing, span, free_loop=False))
+    return done.final_pass, done.report
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args()
-    from dataclasses import replace
-
     from lyricalign.acoustic import frontend
-    from lyricalign.acoustic.adaptation import AdaptationOptions, adapt
     from lyricalign.acoustic.scorer import MeanTransform
     from lyricalign.align.hmm_graph import build_word_graph, word_spans
     from lyricalign.align.pronounce import pronunciations
@@ -315,18 +330,8 @@ def main() -> int:
         first = engine._pass(graph, features, MeanTransform.identity(ck.n_codebooks, 39), nothing, (0, 1), free_loop=False)
         truth = [s for s, _ in item.reference]
         for name in names:
-            spec = dict(VARIANTS[name])
             started = time.perf_counter()
-            if spec.get("feature_space"):
-                final, report = adapt_feature_space(spec.get("iterations", 1), engine, graph, features, first, nothing)
-            elif "occupancy" in spec:
-                final, report = adapt_with_occupancy(
-                    spec["occupancy"], spec.get("iterations", 1), engine, graph, features, first,
-                    lambda t: engine._pass(graph, features, t, nothing, (0, 1), free_loop=False))
-            else:
-                done = adapt(first, graph, features, ck, replace(AdaptationOptions(), **spec),
-                             lambda t, span: engine._pass(graph, features, t, nothing, span, free_loop=False))
-                final, report = done.final_pass, done.report
+            final, report = run_variant(dict(VARIANTS[name]), engine, graph, features, first)
             spans = word_spans(graph, final.result.states)
             starts = [np.nan] * len(lyrics.words)
             for token, span in zip(graph.tokens, spans):

@@ -148,3 +148,40 @@ def test_codebooks_with_enough_frames_get_their_own_transform(checkpoint):
     assert abs(np.median(pooled.scale[aa]) - 0.8) > abs(np.median(tree.scale[aa]) - 0.8)  # the class blurs AA
     others = [c for c in np.flatnonzero(classes == classes[aa]) if c != aa]
     assert all(np.array_equal(tree.scale[c], tree.scale[others[0]]) for c in others)  # backed off to the class
+
+
+def _bench_module():
+    """benchmarks/bench_adaptation.py (not a package: loaded from its path)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_adaptation.py"
+    spec = importlib.util.spec_from_file_location("bench_adaptation", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmarks_feature_space_transform_recovers_a_known_one(checkpoint):
+    """The bench-only diagonal CMLLR: features drawn from the model, then moved by x = (y - b) / a per class,
+    so that a x + b is the model's again; EM from the identity finds (a, b)."""
+    bench = _bench_module()
+    rng = np.random.default_rng(13)
+    d = checkpoint.definition
+    classes = codebook_classes(d.phones, tuple(d.filler))
+    silence = np.flatnonzero(d.senone_codebook == d.phone_id("SIL"))
+    senones = np.concatenate([rng.integers(0, d.n_senones, 3000), rng.choice(silence, 800)])
+    truth_a, truth_b = np.array([1.2, 0.9, 1.1]), np.array([0.5, -0.4, 2.0])
+    y = _frames(rng, checkpoint, senones, MeanTransform.identity(42, 39)).astype(np.float64)
+    c = classes[d.senone_codebook[senones]]
+    x = (y - truth_b[c][:, None]) / truth_a[c][:, None]
+    scale, shift = np.ones((42, 3, 13)), np.zeros((42, 3, 13))
+    frames, weights = np.arange(len(x)), np.ones(len(x))
+    for _ in range(8):
+        mu, var = bench.feature_space_gaussians(scale, shift, checkpoint)
+        count, total, square = bench._moments(x, frames, senones, weights, checkpoint, mu, var)
+        scale, shift = bench.solve_feature_space(count, total, square, classes, checkpoint)
+    for k in range(3):
+        books = classes == k
+        assert np.median(scale[books]) == pytest.approx(truth_a[k], rel=0.05), k
+        assert np.median(shift[books]) == pytest.approx(truth_b[k], abs=0.25), k

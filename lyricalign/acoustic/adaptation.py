@@ -19,7 +19,8 @@ per alignment (``em_steps``) climb the same likelihood further, and it keeps ris
 contract toward each class's centre (vowel scale 0.70, 0.58, 0.51, ... on one song): iterations
 move alignments because the ML transform is still moving, not through a bookkeeping error.
 ``restart`` keeps every iteration one step from the pretrained means (the transform stays put,
-only the path is refined). ``grouping`` pools the classes (fewer, better-estimated transforms).
+only the path is refined). ``grouping`` pools the classes (fewer, better-estimated transforms) or
+splits them (a transform per well-observed codebook, a regression tree's leaves).
 """
 
 from __future__ import annotations
