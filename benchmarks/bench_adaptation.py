@@ -75,7 +75,7 @@ LOW_CONFIDENCE = 0.3  # lyricalign.align.quality.confidence_summary's "low_confi
 POSTERIOR_FLOOR = 1e-3
 
 
-@njit(cache=True)
+@njit(cache=False)  # a benchmark (run as __main__ or loaded by path): numba cannot cache it reliably
 def _weighted_kernel(x, frame, senone, book_of, weight, mu, precision, log_norm, log_weights, count, total, square):
     """lyricalign.acoustic.path_kernel's statistics for ``(frame, senone, weight)`` triples (+ second order)."""
     n_streams, dim = x.shape[1], x.shape[2]
@@ -127,7 +127,7 @@ def weighted_statistics(features: np.ndarray, frames: np.ndarray, senones: np.nd
     return Statistics(count=count, total=total)
 
 
-@njit(cache=True)
+@njit(cache=False)  # a benchmark (run as __main__ or loaded by path): numba cannot cache it reliably
 def _logadd(a, b):
     if a == -np.inf:
         return b
@@ -136,7 +136,7 @@ def _logadd(a, b):
     return max(a, b) + np.log1p(np.exp(-abs(a - b)))
 
 
-@njit(cache=True)
+@njit(cache=False)  # a benchmark (run as __main__ or loaded by path): numba cannot cache it reliably
 def _state_posteriors(emission, self_logp, next_logp, jump_start, jump_source, jump_logp, initial, final):
     """``(T, N)`` float32 log state posteriors (forward-backward over lyricalign's HMMGraph arrays)."""
     n_frames, n = emission.shape
