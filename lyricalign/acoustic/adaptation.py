@@ -11,7 +11,16 @@ inputs, so adapted re-scoring is the same batchable call as the first pass.
 
 EM cannot lower the likelihood of the path it was fitted on, so the next Viterbi path scores at
 least as well under the new model; a pass that scores worse (possible only through the small
-ridge toward the identity) is discarded. Measured variants: docs/benchmarks.md.
+ridge toward the identity, or with ``restart``, whose step starts from the pretrained means) is
+discarded. Measured variants: docs/benchmarks.md.
+
+What the options measure (all off by default; none beat the design on the dev songs): more EM steps
+per alignment (``em_steps``) climb the same likelihood further, and it keeps rising as the means
+contract toward each class's centre (vowel scale 0.70, 0.58, 0.51, ... on one song): iterations
+move alignments because the ML transform is still moving, not through a bookkeeping error.
+``restart`` keeps every iteration one step from the pretrained means (the transform stays put,
+only the path is refined). ``grouping`` pools the classes (fewer, better-estimated transforms) or
+splits them (a transform per well-observed codebook, a regression tree's leaves).
 """
 
 from __future__ import annotations
@@ -37,14 +46,32 @@ CLASS_NAMES = ("vowel", "other", "silence")
 RIDGE = 1e-3  # pull toward the identity, relative to each system's diagonal: keeps sparse classes sane
 
 
+#: How codebooks are pooled into regression classes (one transform per group):
+#: ``phone-classes`` the three of :data:`CLASS_NAMES`; ``speech-silence`` vowels and other phones pooled;
+#: ``global`` one transform for every codebook; ``codebooks`` a regression tree's leaves: every codebook (CI
+#: phone) seen on at least :data:`SPLIT_FRAMES` frames gets its own transform, the others their class's.
+#: Measured in docs/benchmarks.md (the default: the design).
+GROUPINGS = ("phone-classes", "speech-silence", "global", "codebooks")
+SPLIT_FRAMES = 1000.0  # HTK HAdapt's default occupancy threshold for a regression class (SPLITTHRESH), not tuned here
+
+
 @dataclass(frozen=True)
 class AdaptationOptions:
-    """``iterations`` re-estimations (0: off), over the regression ``classes`` (others keep the identity)."""
+    """``iterations`` re-estimations (0: off), over the regression ``classes`` (others keep the identity).
+
+    ``em_steps``: EM steps of the transform on each alignment before re-aligning (each step's Gaussian
+    posteriors use the previous step's transform). ``restart``: every iteration's posteriors use the
+    pretrained means (its transform is one EM step from the identity on the new path) instead of the
+    current transform, so iterations refine the alignment without compounding the transform.
+    """
 
     iterations: int = 1
     classes: tuple[str, ...] = CLASS_NAMES
     min_frames: int = 100  # a class seen on fewer frames keeps the identity
     bias_only: bool = False  # True: mu' = mu + b (a shift per class and dimension, no scale)
+    em_steps: int = 1
+    restart: bool = False
+    grouping: str = "phone-classes"
 
     def __post_init__(self) -> None:
         if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or not 0 <= self.iterations <= 5:
@@ -54,6 +81,12 @@ class AdaptationOptions:
             raise ValueError(f"adaptation classes must be among {', '.join(CLASS_NAMES)}, got {self.classes!r}")
         if self.min_frames < 1:
             raise ValueError(f"min_frames must be >= 1, got {self.min_frames}")
+        if isinstance(self.em_steps, bool) or not isinstance(self.em_steps, int) or not 1 <= self.em_steps <= 10:
+            raise ValueError(f"em_steps must be an integer in [1, 10], got {self.em_steps!r}")
+        if self.grouping not in GROUPINGS:
+            raise ValueError(f"grouping must be one of {', '.join(GROUPINGS)}, got {self.grouping!r}")
+        if self.grouping != GROUPINGS[0] and set(self.classes) != set(CLASS_NAMES):
+            raise ValueError("a grouping other than phone-classes adapts every class: leave classes at the default")
 
 
 @dataclass(frozen=True)
@@ -95,16 +128,20 @@ def accumulate(features: np.ndarray, senones: np.ndarray, senone_codebook: np.nd
 
 def estimate(stats: Statistics, means: np.ndarray, variances: np.ndarray, classes: np.ndarray,
              options: AdaptationOptions) -> tuple[MeanTransform, dict[str, Any]]:
-    """Closed-form diagonal MLLR ``(a, b)`` per class, stream and dimension, expanded to every codebook."""
+    """Closed-form diagonal MLLR ``(a, b)`` per group, stream and dimension, expanded to every codebook.
+
+    ``classes`` ``(C,)`` is each codebook's class (:func:`codebook_classes`); ``options.grouping`` pools
+    them into the groups that share a transform.
+    """
     n_books, n_streams, _, dim = means.shape
     scale = np.ones((n_books, n_streams, dim))
     bias = np.zeros((n_books, n_streams, dim))
     report: dict[str, Any] = {}
     precision = 1.0 / variances.astype(np.float64)
-    for index, name in enumerate(CLASS_NAMES):
-        books = np.flatnonzero(classes == index)
+    for name, members in _groups(options.grouping):
+        books = np.flatnonzero(np.isin(classes, members))
         frames = float(stats.count[books, 0].sum())
-        if name not in options.classes or frames < options.min_frames:
+        if not any(CLASS_NAMES[m] in options.classes for m in members) or frames < options.min_frames:
             report[name] = {"frames": round(frames, 1), "adapted": False}
             continue
         a, b = _solve(stats.count[books], stats.total[books], means[books].astype(np.float64), precision[books],
@@ -112,8 +149,23 @@ def estimate(stats: Statistics, means: np.ndarray, variances: np.ndarray, classe
         scale[books], bias[books] = a, b
         report[name] = {"frames": round(frames, 1), "adapted": True, "mean_scale": round(float(a.mean()), 4),
                         "c0_bias": round(float(b[0, 0]), 4)}
+    if options.grouping == "codebooks":
+        own = [c for c in range(n_books) if stats.count[c, 0].sum() >= max(SPLIT_FRAMES, options.min_frames)]
+        for c in own:
+            scale[c], bias[c] = _solve(stats.count[[c]], stats.total[[c]], means[[c]].astype(np.float64),
+                                       precision[[c]], options.bias_only)
+        report["own_codebooks"] = own
     flat = (n_books, n_streams * dim)
     return MeanTransform(scale.reshape(flat).astype(np.float32), bias.reshape(flat).astype(np.float32)), report
+
+
+def _groups(grouping: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """``(name, class indices)`` of each group of codebooks sharing one transform."""
+    if grouping == "speech-silence":
+        return (("speech", (0, 1)), ("silence", (2,)))
+    if grouping == "global":
+        return (("all", (0, 1, 2)),)
+    return tuple((name, (index,)) for index, name in enumerate(CLASS_NAMES))
 
 
 def _solve(count, total, mu, precision, bias_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -150,9 +202,12 @@ def adapt(first_pass: Any, graph: "WordGraph", features: np.ndarray, checkpoint:
     classes = codebook_classes(checkpoint.definition.phones, tuple(checkpoint.definition.filler))
     current, transform = first_pass, identity
     for iteration in range(options.iterations):
-        stats = accumulate(features, graph.senone[current.result.states], checkpoint.definition.senone_codebook,
-                           gaussians.means, gaussians.variances, gaussians.log_weights, transform)
-        candidate, per_class = estimate(stats, gaussians.means, gaussians.variances, classes, options)
+        senones = graph.senone[current.result.states]
+        candidate = identity if options.restart else transform
+        for _ in range(options.em_steps):  # posteriors under the previous step's transform
+            stats = accumulate(features, senones, checkpoint.definition.senone_codebook, gaussians.means,
+                               gaussians.variances, gaussians.log_weights, candidate)
+            candidate, per_class = estimate(stats, gaussians.means, gaussians.variances, classes, options)
         start = 0.45 + 0.5 * iteration / options.iterations
         new_pass = rescore(candidate, (start, start + 0.5 / options.iterations))
         done.passes.append(new_pass)
