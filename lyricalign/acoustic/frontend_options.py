@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -25,9 +26,17 @@ def mel_filters(options: "FrontEndOptions") -> list[tuple[int, np.ndarray]]:
 
     Triangles equally spaced on the mel scale ``2595 log10(1 + f / 700)`` between lower_hz and
     upper_hz, their edges rounded to FFT bins, normalised to unit area; the Nyquist bin is never used.
+    Built once per filterbank (~6 ms of scalar float32 arithmetic; every options instance validates it).
     """
+    built = _mel_filters(options.sample_rate, options.n_fft, options.n_mels, options.lower_hz, options.upper_hz)
+    return [(first, weights.copy()) for first, weights in built]
+
+
+@lru_cache(maxsize=8)
+def _mel_filters(sample_rate: int, n_fft: int, n_mels: int, lower_hz: float, upper_hz: float
+                 ) -> tuple[tuple[int, np.ndarray], ...]:
     f32 = np.float32
-    rate, n_fft = f32(options.sample_rate), options.n_fft
+    rate = f32(sample_rate)
 
     def mel(hz: np.float32) -> np.float32:
         return f32(2595.0 * math.log10(1.0 + float(hz) / 700.0))
@@ -35,11 +44,11 @@ def mel_filters(options: "FrontEndOptions") -> list[tuple[int, np.ndarray]]:
     def melinv(m: np.float32) -> np.float32:
         return f32(700.0 * (10.0 ** (float(m) / 2595.0) - 1.0))
 
-    melmin, melmax = mel(f32(options.lower_hz)), mel(f32(options.upper_hz))
-    melbw = f32((melmax - melmin) / f32(options.n_mels + 1))
+    melmin, melmax = mel(f32(lower_hz)), mel(f32(upper_hz))
+    melbw = f32((melmax - melmin) / f32(n_mels + 1))
     fftfreq = f32(rate / f32(n_fft))
     filters = []
-    for i in range(options.n_mels):
+    for i in range(n_mels):
         edges = []
         for j in range(3):
             hz = melinv(f32(f32(f32(i + j) * melbw) + melmin))
@@ -48,8 +57,7 @@ def mel_filters(options: "FrontEndOptions") -> list[tuple[int, np.ndarray]]:
         if not left < centre < right:
             raise ValueError(
                 f"mel filter {i} collapses to {float(left)}-{float(centre)}-{float(right)} Hz: "
-                f"{options.n_mels} filters are too many for n_fft {n_fft} between "
-                f"{options.lower_hz} and {options.upper_hz} Hz"
+                f"{n_mels} filters are too many for n_fft {n_fft} between {lower_hz} and {upper_hz} Hz"
             )
         bins = []
         for k in range(n_fft // 2 + 1):
@@ -68,7 +76,7 @@ def mel_filters(options: "FrontEndOptions") -> list[tuple[int, np.ndarray]]:
             lo, hi = f32(lo * area), f32(hi * area)
             weights.append(min(lo, hi))
         filters.append((bins[0], np.array(weights, dtype=np.float32)))
-    return filters
+    return tuple(filters)
 
 
 @dataclass(frozen=True)

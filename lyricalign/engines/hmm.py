@@ -157,7 +157,6 @@ class HMMEngine(Engine):
         report = progress or report_progress  # the caller's callback, else the context's (the CLI's bar)
         clock = _Clock()
         clock.laps["features"] = round(feature_seconds, 4)
-        text_language = _text_language_check(lyrics, len(features))
         vocabulary = {part for w in lyrics.words for part in w.spoken.split()} if lyrics.language == "en" else ()
         prons = pronunciations(lyrics, self.checkpoint.pronunciations_of(vocabulary),
                                self.options.alternative_pronunciations, self.options.sung_vocables)
@@ -172,6 +171,7 @@ class HMMEngine(Engine):
         probe = quality_probe(prons, tokens, self.checkpoint.definition, self.checkpoint.log_transitions,
                               self.options.graph, len(features), self.options.acoustic_scale)
         clock.lap("quality")
+        text_language = _text_language_check(lyrics, len(features))  # beside the scoring (outside the GIL)
         passes, probed = itertools.count(), []
 
         def run_pass(transform: MeanTransform, span: tuple[float, float]) -> _Pass:
@@ -299,9 +299,11 @@ def _options_from(overrides: dict[str, Any]) -> HMMOptions:
 
 
 def _text_language_check(lyrics: Lyrics, n_frames: int) -> Callable[[], Any]:
-    """:func:`language_mismatch` of ``lyrics`` as a call for its result: started now on its own thread
-    (lingua loads its models in ~0.2 s, outside the GIL) when the song is at most
-    :data:`TEXT_CHECK_BESIDE_PASSES_FRAMES` long, else run when called (after the passes)."""
+    """:func:`language_mismatch` of ``lyrics`` as a call for its result: started now on its own thread when
+    the song is at most :data:`TEXT_CHECK_BESIDE_PASSES_FRAMES` long, else run when called (after the passes).
+
+    lingua loads its models in ~0.2 s holding the GIL, so the thread starts with the passes, whose
+    scoring runs in ONNX Runtime outside the GIL, not beside the graph's construction (pure Python)."""
     if n_frames > TEXT_CHECK_BESIDE_PASSES_FRAMES:
         return lambda: language_mismatch(lyrics)
     return _in_background(language_mismatch, lyrics).result
