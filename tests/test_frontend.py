@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from lyricalign.acoustic import frontend as fe
-from lyricalign.acoustic import noise_removal as nr
 from lyricalign.acoustic.noise_removal import NoiseRemover
 from lyricalign.acoustic.frontend_options import mel_filters
 from lyricalign.acoustic.frontend import (
@@ -159,21 +158,6 @@ def test_chunked_equals_unchunked_exactly_on_a_long_signal() -> None:
     for chunk in (777, 4096):
         np.testing.assert_array_equal(fe._cepstra(audio, FrontEndOptions(), chunk_frames=chunk), whole)
     np.testing.assert_array_equal(cepstra(audio), whole)
-
-
-@pytest.mark.parametrize("step", [nr._smooth_power, nr._lower_envelope, nr._decaying_peak])
-@pytest.mark.parametrize("kind", ["noise", "ramp"])
-def test_parallel_scan_equals_the_sequential_loop(step, kind: str) -> None:
-    rng = np.random.default_rng(7)
-    if kind == "noise":
-        x = np.exp(rng.standard_normal((5000, 25)) * 3)
-    else:  # a slow monotone ramp never lets the warm-up converge: exercises the sequential fix-up
-        x = np.linspace(1.0, 1e9, 5000)[:, None] * np.ones(25)
-    initial = x[0] / 20
-    expected = nr._scan_sequential(step, x, initial)
-    for segment, warmup in [(1024, 512), (300, 7), (64, 64)]:
-        # accepted warm-ups are within 1e-12 of the true state, and the trackers never amplify that
-        np.testing.assert_allclose(nr._scan(step, x, initial, segment, warmup), expected, rtol=1e-10, atol=0)
 
 
 def test_noise_removal_matches_a_frame_by_frame_transcription_of_fe_noise_c() -> None:

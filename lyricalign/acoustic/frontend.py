@@ -24,7 +24,7 @@ en-us acoustic model, so this module re-implements pocketsphinx 5's float build 
 5. **Noise removal** (``fe_noise.c``): smoothed power, lower-envelope noise and floor trackers,
    temporal masking, a gain in [1/20, 20] smoothed over +-4 filters, applied to the mel energies.
    These are recurrences over frames: they run over blocks of ``_NOISE_BLOCK_FRAMES`` frames (state
-   carried between blocks), each block cut into segments computed side by side (:func:`_scan`).
+   carried between blocks), frame by frame in a compiled kernel (``noise_removal._track``).
 6. ``log(mel + 1e-4)`` (the floor keeps digital silence finite), **DCT-II** with the unitary scale
    (``-transform dct``: ``c0 = sqrt(1/N) sum``, ``ci = sqrt(2/N) sum cos(pi i (j + 0.5) / N)``),
    accumulated in float32 like pocketsphinx's ``mfcc_t``, then the sine **lifter** 22.
