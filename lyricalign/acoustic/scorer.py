@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 INPUTS = ("features", "senones", "counts", "gaussians")
 OUTPUT = "scores"
-BLOCK_FRAMES = 128  # frames per ONNX call (benchmarks/bench_scorer.py): 256 is ~15 % faster but +80 MB on a 10-minute song
+BLOCK_FRAMES = 64  # frames per ONNX call (benchmarks/bench_scorer.py): as fast as 128 on 2 threads, half the buffers
 THREADS_ENV = "LYRICALIGN_INTRA_OP_THREADS"
 
 
