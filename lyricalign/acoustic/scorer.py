@@ -36,7 +36,10 @@ logger = logging.getLogger(__name__)
 
 INPUTS = ("features", "senones", "counts", "gaussians")
 OUTPUT = "scores"
-BLOCK_FRAMES = 64  # frames per ONNX call: as fast as 128 in bench_scorer.py (two threads), ~5 % more CPU in an alignment, half the buffers (a 10-minute song under 500 MB)
+#: Frames per ONNX call. 64 is as fast as 128 in benchmarks/bench_scorer.py on two threads and costs
+#: about 5 % more CPU in a whole alignment (more calls), for half the buffers: a 10-minute song peaks
+#: at 482 MB instead of 506 (benchmarks/bench_align.py --long-minutes 10).
+BLOCK_FRAMES = 64
 THREADS_ENV = "LYRICALIGN_INTRA_OP_THREADS"
 
 
