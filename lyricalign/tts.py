@@ -37,7 +37,9 @@ from .text import normalize_language
 
 logger = logging.getLogger(__name__)
 
-#: ISO 639-1 code -> espeak-ng voice name.
+#: ISO 639-1 code -> espeak-ng voice name for libespeak-ng's ``espeak_SetVoiceByName``, which knows the voice
+#: file "fr" but not the language code "fr-fr" that the pronunciations pass to the binary's ``-v``
+#: (:data:`lyricalign.phonetics.ESPEAK_VOICES`): the same voice, French (France); tests/test_tts.py per language.
 VOICES: dict[str, str] = {"en": "en-us", "es": "es", "fr": "fr", "de": "de", "it": "it", "pt": "pt"}
 MIN_RATE_WPM, MAX_RATE_WPM = 80, 450  # espeak-ng's accepted speaking rates
 WORD_GAP_SECONDS = 0.06  # pause between words in the binary back end
