@@ -13,7 +13,7 @@ Two back ends, tried in order:
 
 libespeak keeps global state (voice, parameters, the callback), so every synthesis holds
 :data:`_LOCK`; the library is initialised once per process. espeak-ng is not bit-exact across
-calls: the same text comes out a few samples longer or shorter (word times move by ~1 ms).
+calls: the same text comes out a little longer or shorter (measured: up to ~10 ms per utterance).
 """
 
 from __future__ import annotations

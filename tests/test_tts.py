@@ -100,12 +100,10 @@ def test_invalid_requests():
 def test_synthetic_song_is_reproducible_and_annotated(tmp_path):
     lines = [["sing", "a", "song", "tonight"], ["under", "the", "silver", "moon"]]
     song = make_synthetic_song(lines, "en", seed=3)
-    again = make_synthetic_song(lines, "en", seed=3)  # espeak-ng jitters by a few samples per call
-    first, second = np.array(song.word_times), np.array(again.word_times)
-    np.testing.assert_allclose(first[:, 0], second[:, 0], atol=0.005)  # starts: espeak's word events (ms)
-    # ends: trailing silence trimmed on a frame grid anchored at the start, against the loudest frame: a
-    # few samples' jitter can move the threshold crossing by frames (seen: 20.8 ms, two frames)
-    np.testing.assert_allclose(first[:, 1], second[:, 1], atol=3 * tts.TRIM_FRAME_SECONDS + 0.005)
+    again = make_synthetic_song(lines, "en", seed=3)
+    # espeak-ng is not bit-exact across calls: an utterance comes out up to ~10 ms longer or shorter (seen in
+    # CI: 11 ms on the first line, so 11-20 ms on every later word), and the trimmed word ends move with it.
+    np.testing.assert_allclose(np.array(song.word_times), np.array(again.word_times), atol=0.05)
     assert len(song.word_times) == 8 and song.lyrics_text.split() == sum(lines, [])
     assert song.word_times[0][0] >= 2.0  # instrumental intro
     assert song.word_times[-1][1] < song.duration
