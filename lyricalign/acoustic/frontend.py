@@ -41,8 +41,6 @@ output equals unchunked output bit for bit.
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -155,18 +153,9 @@ def _cepstra(audio: np.ndarray, options: FrontEndOptions, chunk_frames: int) -> 
     for block in range(0, n_frames, _NOISE_BLOCK_FRAMES):
         block_end = min(block + _NOISE_BLOCK_FRAMES, n_frames)
         mel = np.empty((block_end - block, options.n_mels))
-
-        def fill(first: int) -> None:
+        for first in range(block, block_end, chunk_frames):
             last = min(first + chunk_frames, block_end)
             mel[first - block : last - block] = _chunk_mel(audio, first, last, options, tables, dither)
-
-        firsts = range(block, block_end, chunk_frames)
-        if len(firsts) > 1 and (os.cpu_count() or 1) > 1:  # FFTs and products release the GIL: chunks side by side
-            with ThreadPoolExecutor(2, thread_name_prefix="frontend") as pool:
-                list(pool.map(fill, firsts))
-        else:
-            for first in firsts:
-                fill(first)
         if noise is not None:
             noise.apply(mel)
         out[block:block_end] = _mel_to_cepstra(mel, tables)

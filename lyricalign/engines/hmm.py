@@ -132,10 +132,7 @@ class HMMEngine(Engine):
     def prepare(self, audio: np.ndarray) -> PreparedAudio:
         """The features of ``audio`` (the CLI computes them while the kernels warm up); the waveform is
         not kept: the alignment needs nothing else from it."""
-        started = time.perf_counter()
-        features = frontend.features(audio, self.checkpoint.frontend)
-        analysis = _Features(self.checkpoint.frontend, features, time.perf_counter() - started)
-        return PreparedAudio(None, analysis, n_samples=len(audio))
+        return PreparedAudio(None, self._features_of(audio), n_samples=len(audio))
 
     def align_prepared(self, audio: PreparedAudio, lyrics: Lyrics) -> EngineOutput:
         analysis = audio.analysis
@@ -143,20 +140,23 @@ class HMMEngine(Engine):
             return self.align_words(audio.require_waveform(), lyrics)
         if len(analysis.features) != frontend.frame_count(audio.n_samples, self.checkpoint.frontend):
             raise ValueError(f"{len(analysis.features)} feature frames do not belong to {audio.n_samples} samples")
-        return self._align_features(analysis.features, lyrics, None, analysis.seconds)
+        return self._align_features(analysis, lyrics, None)
 
     def align_words(self, audio: np.ndarray, lyrics: Lyrics, progress: Progress | None = None) -> EngineOutput:
         """Timings of ``lyrics.words`` in ``audio`` (``(N,)`` float32, 16 kHz) and the run's diagnostics."""
+        return self._align_features(self._features_of(audio), lyrics, progress)
+
+    def _features_of(self, audio: np.ndarray) -> _Features:
         started = time.perf_counter()
         features = frontend.features(audio, self.checkpoint.frontend)
-        return self._align_features(features, lyrics, progress, time.perf_counter() - started)
+        return _Features(self.checkpoint.frontend, features, time.perf_counter() - started)
 
-    def _align_features(self, features: np.ndarray, lyrics: Lyrics, progress: Progress | None,
-                        feature_seconds: float) -> EngineOutput:
-        """:meth:`align_words` from the song's ``(T, 39)`` features (computed in ``feature_seconds``)."""
+    def _align_features(self, analysis: _Features, lyrics: Lyrics, progress: Progress | None) -> EngineOutput:
+        """:meth:`align_words` from the song's features."""
         report = progress or report_progress  # the caller's callback, else the context's (the CLI's bar)
+        features = analysis.features
         clock = _Clock()
-        clock.laps["features"] = round(feature_seconds, 4)
+        clock.laps["features"] = round(analysis.seconds, 4)
         vocabulary = {part for w in lyrics.words for part in w.spoken.split()} if lyrics.language == "en" else ()
         prons = pronunciations(lyrics, self.checkpoint.pronunciations_of(vocabulary),
                                self.options.alternative_pronunciations, self.options.sung_vocables)
