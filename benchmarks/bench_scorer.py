@@ -72,7 +72,7 @@ def profile(args) -> int:
     import onnxruntime as ort
 
     from lyricalign.acoustic.checkpoint import default_checkpoint_folder, load_checkpoint
-    from lyricalign.acoustic.scorer import SenoneSelection
+    from lyricalign.acoustic.scorer import SenoneSelection, session_options
 
     checkpoint = load_checkpoint(args.checkpoint or default_checkpoint_folder())
     rng = np.random.default_rng(0)
@@ -81,10 +81,8 @@ def profile(args) -> int:
     selection = SenoneSelection.of(rng.choice(np.flatnonzero(np.isin(books, used)), args.senones, replace=False),
                                    books, checkpoint.n_codebooks)
     block = int(args.blocks.split(",")[0])
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    options.enable_mem_pattern, options.enable_profiling, options.log_severity_level = False, True, 3
-    options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    options = session_options()  # the scorer's own
+    options.enable_profiling = True
     work = Path(tempfile.mkdtemp(prefix="bench-scorer-"))
     options.profile_file_prefix = str(work / "scorer")
     session = ort.InferenceSession(str(checkpoint.scorer_path), options, providers=["CPUExecutionProvider"])

@@ -20,7 +20,6 @@ _LAMBDA_T = 0.85
 _MU_T = 0.2
 _MAX_GAIN = 20.0
 
-# feat.params keys we honour and the only values we implement, for from_feature_params
 
 class NoiseRemover:
     """fe_noise.c's spectral subtraction over consecutive blocks of frames, state kept between blocks.
@@ -76,8 +75,9 @@ def _track(mel, power, noise, floor, peak, out_power, out_signal, out_floor, out
             noise[f] = _envelope(noise[f], p)
             s = max(p - noise[f], 1.0)
             floor[f] = _envelope(floor[f], s)
-            out_decayed[t, f] = peak[f] * _LAMBDA_T  # fe_temp_masking's peak *= lambda_t
-            peak[f] = max(peak[f] * _LAMBDA_T, s)
+            decayed = peak[f] * _LAMBDA_T  # fe_temp_masking's peak *= lambda_t
+            out_decayed[t, f] = decayed
+            peak[f] = max(decayed, s)
             power[f] = p
             out_power[t, f], out_signal[t, f], out_floor[t, f] = p, s, floor[f]
 

@@ -104,6 +104,26 @@ class MeanTransform:
 ScoreFunction = Callable[[np.ndarray, SenoneSelection, MeanTransform], np.ndarray]
 
 
+def session_options():
+    """The ONNX Runtime session options the scorer runs with (one thread per call: blocks run side by side)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")  # denormals slow MatMul ~5x
+    # The arena (on) keeps one block's intermediates for the next: every block has the same size, so
+    # memory stays bounded by the block, and without it each call's ~11 MB buffers are fresh pages
+    # (measured: 2 s of page faults per song and a larger, fragmented heap). The memory pattern (off)
+    # would pre-plan one buffer for all of a call's intermediates: +80 MB per song at equal speed.
+    options.enable_mem_pattern = False
+    # ORT warns on every load that an overridable initializer ("gaussians", by design) is not
+    # constant-folded; warnings would break the CLI's clean stderr. Errors still surface.
+    options.log_severity_level = 3
+    return options
+
+
 class SenoneScorer:
     """An ONNX Runtime session over the scorer graph (CPU by default; CUDA when asked and available).
 
@@ -118,19 +138,7 @@ class SenoneScorer:
         needed only to score under a mean transform other than the identity."""
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.add_session_config_entry("session.set_denormal_as_zero", "1")  # denormals slow MatMul ~5x
-        # The arena (on) keeps one block's intermediates for the next: every block has the same size, so
-        # memory stays bounded by the block, and without it each call's ~11 MB buffers are fresh pages
-        # (measured: 2 s of page faults per song and a larger, fragmented heap). The memory pattern (off)
-        # would pre-plan one buffer for all of a call's intermediates: +80 MB per song at equal speed.
-        options.enable_mem_pattern = False
-        # ORT warns on every load that an overridable initializer ("gaussians", by design) is not
-        # constant-folded; warnings would break the CLI's clean stderr. Errors still surface.
-        options.log_severity_level = 3
+        options = session_options()
         available = ort.get_available_providers()
         chosen = [p for p in (providers or ("CPUExecutionProvider",)) if p in available] or ["CPUExecutionProvider"]
         try:
