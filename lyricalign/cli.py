@@ -242,8 +242,13 @@ def run() -> None:
 
     The interpreter's own teardown frees numba's and ONNX Runtime's objects one by one, ~0.15 s of
     every run after the work is done (measured: ``os._exit`` instead). So, as mypy does, the output
-    streams are flushed, the ``atexit`` handlers (temporary folders, logging) run, and the process
-    exits without the teardown. :func:`main` itself returns normally (tests call it in-process).
+    streams are flushed and the interpreter's shutdown runs in its own order up to the teardown:
+    first ``threading._shutdown`` (the hooks of ``threading._register_atexit``, where
+    ``concurrent.futures`` stops its pools, then the non-daemon threads are joined), then the
+    ``atexit`` handlers (temporary folders, logging, multiprocessing's finalizers). Without the
+    first, a process pool's manager thread could be cut between unlinking a semaphore and telling
+    multiprocessing's resource tracker, which then warned on stderr. :func:`main` itself returns
+    normally (tests call it in-process).
     """
     code = main()
     try:
@@ -251,6 +256,7 @@ def run() -> None:
     except BrokenPipeError:
         code = EXIT_BROKEN_PIPE
     sys.stderr.flush()
+    threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
     os._exit(code)
 

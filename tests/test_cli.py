@@ -283,14 +283,18 @@ def test_a_closed_stdout_pipe_ends_quietly(tmp_path: Path) -> None:
 
 
 def test_the_command_exits_promptly_after_running_the_exit_handlers(tmp_path: Path) -> None:
-    """``lyricalign.cli.run`` skips the interpreter's teardown, not the ``atexit`` handlers (temporary
-    folders, logging) nor the buffered output."""
-    marker = tmp_path / "handler-ran"
-    code = ("import atexit, sys; from lyricalign import cli;"
-            f"atexit.register(lambda: open({str(marker)!r}, 'w').write('yes'));"
+    """``lyricalign.cli.run`` skips the interpreter's teardown, not its shutdown: the threading exit
+    hooks (``concurrent.futures`` stops its pools there), the non-daemon threads, the ``atexit``
+    handlers (temporary folders, logging) and the buffered output, in the interpreter's order."""
+    log = tmp_path / "shutdown.log"
+    code = ("import atexit, sys, threading, time; from lyricalign import cli;"
+            f"note = lambda what: open({str(log)!r}, 'a').write(what + ' ');"
+            "threading._register_atexit(lambda: note('threading-hook'));"
+            "threading.Thread(target=lambda: (time.sleep(0.3), note('thread-finished'))).start();"
+            "atexit.register(lambda: note('atexit'));"
             "sys.argv = ['lyricalign', 'models', 'list']; cli.run()")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "LYRICALIGN_HOME": str(tmp_path / "home"), "LYRICALIGN_ACOUSTIC": ""})
     assert proc.returncode == 0, proc.stderr
-    assert marker.read_text() == "yes"
+    assert log.read_text().split() == ["threading-hook", "thread-finished", "atexit"]
     assert proc.stdout.strip() != ""  # the listing (or its how-to), flushed before the exit
