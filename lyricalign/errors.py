@@ -31,3 +31,22 @@ class DatasetError(LyricalignError):
 
 class EngineUnavailableError(LyricalignError):
     """An alignment method needs a component (library, binary, model) that is not installed."""
+
+
+def interrupt_in_chain(error: BaseException) -> KeyboardInterrupt | None:
+    """The :class:`KeyboardInterrupt` that ``error`` is, or wraps through its ``__cause__`` /
+    ``__context__`` chain; None if there is none.
+
+    Why: a Ctrl-C that lands while numba's dispatcher runs a ``nogil`` function (the Viterbi
+    kernels) surfaces as ``SystemError: CPUDispatcher(...) returned a result with an exception set``,
+    caused by the KeyboardInterrupt. A handler that catches ``Exception`` to report one bad item and
+    go on must stop instead, as for any Ctrl-C.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

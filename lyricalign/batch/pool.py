@@ -13,7 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-from ..errors import EngineUnavailableError, LyricalignError, ModelError
+from ..errors import EngineUnavailableError, LyricalignError, ModelError, interrupt_in_chain
 from .jobs import BatchJob, BatchOptions, JobOutcome
 
 if TYPE_CHECKING:
@@ -46,12 +46,28 @@ class Aligner:
                 self._engine = create_engine_for(align_options)
             result = align(job.audio, _read_lyrics(job), align_options, engine=self._engine)
             write(result, job.format, job.output)
-        except LyricalignError as e:
-            return _failed(job, e, started, fatal=isinstance(e, FATAL_ERRORS) and self._engine is None)
-        except Exception as e:  # a bug on one song must not stop the catalogue; it is reported
-            logger.debug("%s: internal error", job.id, exc_info=True)
-            return _failed(job, e, started)
+        except Exception as e:
+            return outcome_of_error(job, e, started, engine_ready=self._engine is not None)
         return JobOutcome(job.id, "aligned", job.output, seconds=time.monotonic() - started, words=len(result.words))
+
+
+def outcome_of_error(job: BatchJob, error: Exception, started: float, engine_ready: bool) -> JobOutcome:
+    """The failed outcome of ``job`` that raised ``error``; a Ctrl-C wrapped in ``error`` is raised again.
+
+    A :class:`LyricalignError` of :data:`FATAL_ERRORS` before the engine exists is fatal (the method
+    cannot run). Any other exception is a bug on one song, reported, and the catalogue goes on -- unless
+    it wraps a KeyboardInterrupt (numba's ``SystemError`` when Ctrl-C lands in a ``nogil`` kernel): that
+    stops the batch like any Ctrl-C, instead of failing the song and aligning the next one.
+
+    Raises:
+        KeyboardInterrupt: ``error`` wraps one (:func:`~lyricalign.errors.interrupt_in_chain`).
+    """
+    if interrupt_in_chain(error) is not None:
+        raise KeyboardInterrupt from error
+    if isinstance(error, LyricalignError):
+        return _failed(job, error, started, fatal=isinstance(error, FATAL_ERRORS) and not engine_ready)
+    logger.debug("%s: internal error", job.id, exc_info=error)
+    return _failed(job, error, started)
 
 
 def _read_lyrics(job: BatchJob) -> str:
