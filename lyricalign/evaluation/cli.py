@@ -38,12 +38,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from ..engines import create_engine
+    from ..engines import check_method, create_engine
     from .datasets import load_dataset
     from .report import format_table, read_report_json, write_report_json
     from .runner import evaluate
 
-    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    # Every name is checked before the first method runs: a typo in the last of several methods must
+    # not cost the whole evaluation of the others first (and leave their tables on stdout).
+    methods = [check_method(m.strip()) for m in args.method.split(",") if m.strip()]
     if not methods:
         raise LyricalignError("--method: no method given")
     dataset = load_dataset(args.dataset, unit=args.unit).select(args.songs)
