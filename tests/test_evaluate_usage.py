@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,3 +36,17 @@ def test_an_unknown_method_among_several_is_refused_before_any_runs(jamendo_dir:
 def test_the_checked_methods_still_run(jamendo_dir: Path, capsys) -> None:
     assert main(["evaluate", str(jamendo_dir), "--method", " uniform "]) == 0
     assert "ALL 1 songs" in capsys.readouterr().out
+
+
+def test_progress_off_a_terminal_is_log_lines_not_a_bar(jamendo_dir: Path) -> None:
+    """stderr to a file or pipe (CI logs, ``2> log``) gets the batch's log lines, not tqdm's ``\\r`` redraws."""
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "LYRICALIGN_PROGRESS_INTERVAL": "0.5"}
+    proc = subprocess.run([sys.executable, "-m", "lyricalign.cli", "evaluate", str(jamendo_dir), "--method", "uniform"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "\r" not in proc.stderr and "%|" not in proc.stderr, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines and lines[-1].startswith("INFO lyricalign.progress: evaluate uniform: 1/1 songs, 1 scored"), lines
+    assert "ALL 1 songs" in proc.stdout

@@ -6,10 +6,10 @@ registers ``lyricalign evaluate``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import resource
-import sys
 import threading
 import time
 from pathlib import Path
@@ -74,17 +74,22 @@ def evaluate(
     ``plots_dir``: also write one spectrogram PNG per song with predicted and true onsets.
     Before timing anything the engine aligns a short excerpt once (:func:`_warm_up`), so that
     one-off costs (lazy imports, numba compilation, model loading) do not land on the first song.
+    ``progress``: as ``align --batch`` shows it (:class:`~lyricalign.progress.CountProgress`), a bar on
+    a terminal, else a log line every ``LYRICALIGN_PROGRESS_INTERVAL`` seconds, not a bar's carriage
+    returns in a log file.
     """
-    from tqdm import tqdm
+    from ..progress import CountProgress
 
     audio_of = _LastDecoded()
     if dataset.items:
         _warm_up(engine, dataset.items[0], audio_of)
     songs = []
-    bar = tqdm(dataset.items, desc=f"evaluate {engine.name}", unit="song", file=sys.stderr, disable=not progress)
-    for item in bar:
-        bar.set_postfix_str(item.name[:30])
-        songs.append(_evaluate_item(item, engine, plots_dir, audio_of))
+    counter = CountProgress(len(dataset.items), unit="song", desc=f"evaluate {engine.name}") if progress else None
+    with counter if counter is not None else contextlib.nullcontext():
+        for item in dataset.items:
+            songs.append(_evaluate_item(item, engine, plots_dir, audio_of))
+            if counter is not None:
+                counter.update("scored")
     return build_report(dataset.name, engine.name, engine.model_name, songs)
 
 
