@@ -26,7 +26,10 @@ MODEL_ENV = "LYRICALIGN_MODEL"
 DEFAULT_HOME = Path("~/.cache/lyricalign")
 MODELS_DIR = "models"
 MODEL_SUFFIX = ".onnx"
-NO_MODEL_MESSAGE = "no acoustic model installed: pass --model PATH, or install one with `lyricalign models install PATH`"
+#: Said by ``align --method ctc`` and ``models path``. "CTC": the default method's model (hmm) may well be
+#: installed and listed by ``models list``; only the ctc method needs one of these.
+NO_MODEL_MESSAGE = ("no CTC model installed (method ctc needs one; the default method, hmm, does not): "
+                    "pass --model PATH, or install one with `lyricalign models install PATH`")
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ def require_model(name_or_path: str | Path | None) -> Path:
     if path is None:
         untrained = [m.tag for m in list_models() if not m.metadata.trained]
         if untrained:
-            raise ModelError(f"no trained acoustic model installed (untrained placeholders: {', '.join(untrained)}, "
+            raise ModelError(f"no trained CTC model installed (untrained placeholders: {', '.join(untrained)}, "
                              "not used unless named with --model): install a trained one with "
                              "`lyricalign models install PATH`, or use method hmm")
         raise ModelError(NO_MODEL_MESSAGE)

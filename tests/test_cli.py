@@ -74,8 +74,8 @@ def test_ctc_without_a_model_says_how_to_get_one(song, tmp_path):
     env = {"LYRICALIGN_HOME": str(tmp_path / "empty-home"), "LYRICALIGN_MODEL": ""}
     proc = run_cli("align", str(audio), str(lyrics), "--method", "ctc", "-o", str(out), env=env)
     assert proc.returncode == 2
-    assert proc.stderr == ("lyricalign: error: no acoustic model installed: pass --model PATH, or install one with "
-                           "`lyricalign models install PATH`\n")
+    assert proc.stderr == ("lyricalign: error: no CTC model installed (method ctc needs one; the default method, hmm, "
+                           "does not): pass --model PATH, or install one with `lyricalign models install PATH`\n")
     assert not out.exists()
 
 
@@ -150,7 +150,7 @@ def test_ctc_with_only_an_untrained_model_installed_names_it(song, tiny_model, t
     proc = run_cli("align", str(audio), str(lyrics), "--method", "ctc", env=env)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "no trained acoustic model installed" in lines[0] and "tiny@0" in lines[0], proc.stderr
+    assert len(lines) == 1 and "no trained CTC model installed" in lines[0] and "tiny@0" in lines[0], proc.stderr
 
 
 def test_max_duration_default_is_the_core_constant_shared_with_the_service():

@@ -114,8 +114,8 @@ def test_cli_export_install_list_path(tmp_path: Path, monkeypatch: pytest.Monkey
 
     assert main(["models", "path"]) == 2
     assert capsys.readouterr().err.strip() == (
-        "lyricalign: error: no acoustic model installed: pass --model PATH, or install one with "
-        "`lyricalign models install PATH`"
+        "lyricalign: error: no CTC model installed (method ctc needs one; the default method, hmm, does not): "
+        "pass --model PATH, or install one with `lyricalign models install PATH`"
     )
     assert main(["models", "install", str(out)]) == 0
     installed = Path(capsys.readouterr().out.strip())

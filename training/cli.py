@@ -91,7 +91,8 @@ def _add_models(subparsers: argparse._SubParsersAction) -> None:
     install = commands.add_parser("install", help="validate an ONNX model and copy it into the models folder")
     install.add_argument("path", type=Path, metavar="PATH", help="the .onnx file")
     install.set_defaults(func=run_models_install)
-    path = commands.add_parser("path", help="print the path of a model (default: the one `align` would use)")
+    path = commands.add_parser("path", help="print the path of a CTC model (default: the one `align --method ctc` "
+                               "would use; the hmm checkpoints' folders are in `models list`)")
     path.add_argument("model", nargs="?", default=None, metavar="NAME_OR_PATH", help="an installed name, name@version or file")
     path.set_defaults(func=run_models_path)
     acoustic = commands.add_parser(
