@@ -153,9 +153,12 @@ def _add_download(commands: argparse._SubParsersAction) -> None:
 
 def run_download(args: argparse.Namespace) -> int:
     from lyricalign.exit_codes import EXIT_OK, EXIT_PARTIAL
+    from lyricalign.fsutil import check_output_dir
 
     from .dali import load_metadata
     from .download import YOUTUBE_TEMPLATE, DownloadOptions, download_all, items_from_songs, read_items
+
+    check_output_dir(args.out_dir)  # before any download, not after the first one
 
     if args.metadata:
         filters = _validated(_filters, args=args)
@@ -203,9 +206,13 @@ def _add_prepare(commands: argparse._SubParsersAction) -> None:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
+    from lyricalign.fsutil import check_output_dir
+
     from .dali import ReadReport, iter_songs
     from .manifest import SegmentOptions, prepare
 
+    if not args.dry_run:
+        check_output_dir(args.out)  # before reading every DALI file, not after
     filters = _validated(_filters, args=args)
     split, exclusions = _validated(_split_and_exclusions, args=args)
     segments = _validated(SegmentOptions, max_duration=args.max_duration)
@@ -239,8 +246,13 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    from lyricalign.fsutil import check_output_dir
+
     from .synth.generate import SynthOptions, synthesize_dataset
 
+    for folder in (args.out, args.jamendo_layout):
+        if folder is not None:
+            check_output_dir(folder)  # before minutes of synthesis, not after
     options = _validated(
         SynthOptions,
         out_dir=args.out,

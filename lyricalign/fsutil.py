@@ -7,7 +7,7 @@
   New files get the mode the umask gives any new file (``0666 & ~umask``); a replaced file keeps its
   mode (``mkstemp``'s ``0600`` would hide a ``.lrc`` from a media server running as another user).
 * :func:`check_output_path` refuses, before any work, an output path that cannot be written
-  (a directory, a parent that is a file...).
+  (a directory, a parent that is a file...); :func:`check_output_dir` the same for an output folder.
 * :func:`owned_tempdir` is a temporary folder that records its owner (pid + process start time);
   :func:`sweep_stale_tempdirs` removes the folders of owners that are gone, so folders left by a
   ``kill -9`` (no ``finally`` runs) are cleaned at the next start of any process using that prefix.
@@ -74,6 +74,27 @@ def check_output_path(path: PathLike) -> Path:
         raise OutputPathError(f"{target}: cannot create files in {parent} (permission denied)")
     if real.exists() and not os.access(real, os.W_OK):
         raise OutputPathError(f"{target}: not writable")
+    return target
+
+
+def check_output_dir(path: PathLike) -> Path:
+    """Refuse now, before any work, an output *folder* that cannot be made or written into.
+
+    Returns the path. Raises :class:`OutputPathError` when ``path`` exists and is not a directory (a
+    file where ``data synth -o OUT`` or ``evaluate --plots DIR`` would create files), or when its
+    nearest existing ancestor is not a directory or not writable. A missing folder is fine (it is
+    created); an existing one must be writable.
+    """
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise OutputPathError(f"{target}: exists and is not a directory (an output folder is expected)")
+    existing = target.resolve()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputPathError(f"{target}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{target}: cannot create files in {existing} (permission denied)")
     return target
 
 

@@ -50,3 +50,17 @@ def test_progress_off_a_terminal_is_log_lines_not_a_bar(jamendo_dir: Path) -> No
     lines = proc.stderr.splitlines()
     assert lines and lines[-1].startswith("INFO lyricalign.progress: evaluate uniform: 1/1 songs, 1 scored"), lines
     assert "ALL 1 songs" in proc.stdout
+
+
+def test_unusable_report_and_plot_paths_are_refused_before_any_alignment(jamendo_dir: Path, tmp_path: Path,
+                                                                         capsys) -> None:
+    a_file = tmp_path / "plots.png"
+    a_file.write_bytes(b"a file")
+    for extra, message in ((["--plots", str(a_file)], f"{a_file}: exists and is not a directory"),
+                           (["--json", str(tmp_path)], f"{tmp_path}: is a directory")):
+        code = main(["evaluate", str(jamendo_dir), "--method", "uniform", *extra])
+        captured = capsys.readouterr()
+        assert code == 2
+        assert captured.out == ""  # refused before the alignments, whose table would be here
+        assert captured.err.splitlines() == [f"lyricalign: error: {message}" + (
+            " (an output folder is expected)" if "--plots" in extra else "")]

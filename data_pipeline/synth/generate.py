@@ -66,8 +66,10 @@ class SynthOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         object.__setattr__(self, "languages", tuple(normalize_language(x) for x in self.languages))
-        if self.n_songs < 1 or not 10.0 <= self.song_seconds <= 900.0:
-            raise ValueError("n_songs must be >= 1 and song_seconds in [10, 900]")
+        if self.n_songs < 1:
+            raise ValueError(f"the number of songs (-n) must be at least 1, got {self.n_songs}")
+        if not 10.0 <= self.song_seconds <= 900.0:
+            raise ValueError(f"the song length (--seconds) must be from 10 to 900 s, got {self.song_seconds:g}")
         if self.workers is not None and self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
         if self.audio_format not in AUDIO_SUBTYPES:

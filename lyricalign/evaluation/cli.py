@@ -39,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from ..engines import check_method, create_engine
+    from ..fsutil import check_output_dir, check_output_path
     from .datasets import load_dataset
     from .report import format_table, read_report_json, write_report_json
     from .runner import evaluate
@@ -48,6 +49,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     methods = [check_method(m.strip()) for m in args.method.split(",") if m.strip()]
     if not methods:
         raise LyricalignError("--method: no method given")
+    if args.json:  # the report is written after the alignments: a bad path must not cost them
+        for method in methods:
+            check_output_path(_json_path(args.json, method, several=len(methods) > 1))
+    if args.plots:
+        check_output_dir(args.plots)
     dataset = load_dataset(args.dataset, unit=args.unit).select(args.songs)
     previous = [read_report_json(p) for p in args.compare]
     reports = []
