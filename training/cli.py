@@ -53,6 +53,9 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from lyricalign.fsutil import check_output_path
+
+    check_output_path(args.output)  # before the model is built and exported, not after
     try:
         from . import export
     except ImportError as e:

@@ -171,13 +171,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_train)
 
 
+def _lightning_logs_through_ours() -> None:
+    """Leave Lightning's log records to the CLI's logging set-up.
+
+    Importing the ``lightning`` package adds its own stderr handler to the ``lightning`` logger and
+    sets it and ``lightning.fabric`` / ``lightning.pytorch`` to INFO, and records propagate too: under the CLI's root handler every Lightning line
+    (``Seed set to 0``, ``GPU available: ...``) printed twice, and even without ``-v``, so a bad
+    manifest gave three lines before its one-line error. Without that handler and level, ``-v``
+    shows them once and the default shows warnings only, as for every other library.
+    """
+    for name in ("lightning", "lightning.fabric", "lightning.pytorch"):  # each sets INFO at import
+        lightning_logger = logging.getLogger(name)
+        for handler in list(lightning_logger.handlers):
+            lightning_logger.removeHandler(handler)
+        lightning_logger.setLevel(logging.NOTSET)
+        lightning_logger.propagate = True
+
+
 def run_train(args: argparse.Namespace) -> int:
     from lyricalign.errors import LyricalignError
+    from lyricalign.fsutil import check_output_dir
 
     try:
         import lightning  # noqa: F401
     except ImportError as e:
         raise missing_training_extra("train", e) from e
+    _lightning_logs_through_ours()
+    check_output_dir(args.output)  # before the model is built and the data loaded, not after
     try:
         config = TrainConfig(
             manifest_dir=args.manifest_dir,
