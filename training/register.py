@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import sys
 from pathlib import Path
 
-from lyricalign.errors import ModelError
+from lyricalign.errors import LyricalignError, ModelError
+from lyricalign.exit_codes import EXIT_USAGE
 from lyricalign.acoustic.ctc_metadata import read_metadata
 
 logger = logging.getLogger(__name__)
@@ -81,12 +83,18 @@ def register_acoustic(folder: Path, name: str = ACOUSTIC_NAME) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Register an exported ONNX model in the BentoML model store.")
+    parser = argparse.ArgumentParser(prog="lyricalign.training.register",
+                                     description="Register an exported ONNX model in the BentoML model store.")
     parser.add_argument("onnx", type=Path, help="an ONNX file written by `lyricalign export`")
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"model name in the store (default: {DEFAULT_NAME})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    print(register_model(args.onnx, args.name))
+    try:
+        tag = register_model(args.onnx, args.name)
+    except LyricalignError as e:  # a missing or broken model file: one line, as from `lyricalign models register`
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(tag)
     return 0
 
 
