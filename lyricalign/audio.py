@@ -63,8 +63,12 @@ def load_audio(source: AudioSource, limits: AudioLimits = AudioLimits()) -> np.n
     name = _describe(source)
     if not isinstance(source, bytes):
         path = Path(source)
-        if not path.is_file():
+        if not path.exists():
             raise AudioError(f"{name}: no such file")
+        if path.is_dir():
+            raise AudioError(f"{name}: is a directory, not an audio file")
+        if not path.is_file():  # a device or FIFO: its size and a second read are not to be relied on
+            raise AudioError(f"{name}: not a regular file")
         if path.stat().st_size == 0:
             raise AudioError(f"{name}: file is empty")
     elif len(source) == 0:

@@ -17,10 +17,10 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, NoReturn, Sequence
 
 from . import __version__
-from .errors import LyricalignError
+from .errors import LyricalignError, Terminated, interrupt_in_chain
 from .exit_codes import EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_TERMINATED, EXIT_USAGE  # noqa: F401
 
 if TYPE_CHECKING:
@@ -35,8 +35,17 @@ PLUGIN_MODULES = ("lyricalign.evaluation", "lyricalign.data_pipeline.cli", "lyri
                   "lyricalign.training.train")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with bad usage said as every other error is: one line ``lyricalign: error: ...``, exit 2
+    (argparse's own prints the usage and ``lyricalign align: error: ...``). The subcommands' parsers,
+    made by ``add_subparsers``, are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"lyricalign: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lyricalign", description="Align song lyrics to audio.")
+    parser = _Parser(prog="lyricalign", description="Align song lyrics to audio.")
     parser.add_argument("--version", action="version", version=f"lyricalign {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug, tracebacks)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -171,10 +180,6 @@ def _write_stdout(text: str) -> None:
         raise LyricalignError(f"cannot write the result to stdout: {e.strerror or e}") from e
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised in the main thread so that ``finally`` blocks remove temporary files."""
-
-
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated()
 
@@ -214,13 +219,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(os.devnull, "wb") as devnull:
             os.dup2(devnull.fileno(), sys.stdout.fileno())  # the interpreter's final flush must not fail again
         return EXIT_BROKEN_PIPE
-    except KeyboardInterrupt:
-        print("lyricalign: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Terminated:
-        print("lyricalign: terminated", file=sys.stderr)
-        return EXIT_TERMINATED
+    except (KeyboardInterrupt, Terminated) as e:
+        return _stopped(e)
     except Exception as e:  # a bug: one line unless -vv asked for the traceback
+        stop = interrupt_in_chain(e)
+        if stop is not None:  # the signal, wrapped by numba's dispatcher (it landed in a nogil kernel)
+            return _stopped(stop)
         if args.verbose >= 2:
             raise
         print(f"lyricalign: internal error: {type(e).__name__}: {e} (run with -vv for the traceback)", file=sys.stderr)
@@ -228,6 +232,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped(signal_exception: BaseException) -> int:
+    """Ctrl-C or SIGTERM: one line and the exit status of that signal."""
+    if isinstance(signal_exception, Terminated):
+        print("lyricalign: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    print("lyricalign: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _configure_logging(verbosity: int) -> None:

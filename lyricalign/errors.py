@@ -33,19 +33,28 @@ class EngineUnavailableError(LyricalignError):
     """An alignment method needs a component (library, binary, model) that is not installed."""
 
 
-def interrupt_in_chain(error: BaseException) -> KeyboardInterrupt | None:
-    """The :class:`KeyboardInterrupt` that ``error`` is, or wraps through its ``__cause__`` /
-    ``__context__`` chain; None if there is none.
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread (the CLI's handler) so that ``finally`` blocks remove
+    temporary files; a BaseException, like KeyboardInterrupt, so that no ``except Exception`` eats it."""
 
-    Why: a Ctrl-C that lands while numba's dispatcher runs a ``nogil`` function (the Viterbi
-    kernels) surfaces as ``SystemError: CPUDispatcher(...) returned a result with an exception set``,
-    caused by the KeyboardInterrupt. A handler that catches ``Exception`` to report one bad item and
-    go on must stop instead, as for any Ctrl-C.
+
+#: The signals a handler that catches ``Exception`` must still stop for (see :func:`interrupt_in_chain`).
+STOP_SIGNALS: tuple[type[BaseException], ...] = (KeyboardInterrupt, Terminated)
+
+
+def interrupt_in_chain(error: BaseException) -> BaseException | None:
+    """The :data:`STOP_SIGNALS` exception (Ctrl-C, SIGTERM) that ``error`` is, or wraps through its
+    ``__cause__`` / ``__context__`` chain; None if there is none.
+
+    Why: a signal whose handler raises while numba's dispatcher runs a ``nogil`` function (the
+    Viterbi kernels) surfaces as ``SystemError: CPUDispatcher(...) returned a result with an
+    exception set``, caused by the KeyboardInterrupt (or Terminated). A handler that catches
+    ``Exception`` to report one bad item and go on must stop instead, as for the signal itself.
     """
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
-        if isinstance(current, KeyboardInterrupt):
+        if isinstance(current, STOP_SIGNALS):
             return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__

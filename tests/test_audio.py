@@ -39,6 +39,13 @@ def test_missing_file(tmp_path: Path):
         load_audio(tmp_path / "nope.mp3")
 
 
+def test_a_folder_or_a_device_is_named_for_what_it_is(tmp_path: Path):
+    with pytest.raises(AudioError, match="is a directory, not an audio file"):
+        load_audio(tmp_path)
+    with pytest.raises(AudioError, match="not a regular file"):
+        load_audio("/dev/null")
+
+
 def test_non_audio_bytes(tmp_path: Path, ffmpeg: str):
     path = tmp_path / "fake.mp3"
     path.write_bytes(b"this is not audio at all" * 100)

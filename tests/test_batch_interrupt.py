@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lyricalign.errors import LyricsError, interrupt_in_chain
+from lyricalign.errors import LyricsError, Terminated, interrupt_in_chain
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,6 +94,15 @@ def test_interrupt_in_chain_finds_a_ctrl_c_however_it_is_wrapped() -> None:
     except LyricsError as e:
         unrelated = e
     assert interrupt_in_chain(unrelated) is None
+
+    try:
+        try:
+            raise Terminated
+        except Terminated as e:
+            raise SystemError("returned a result with an exception set") from e
+    except SystemError as e:
+        terminated = e
+    assert isinstance(interrupt_in_chain(terminated), Terminated)  # SIGTERM's exception, wrapped alike
 
     first, second = RuntimeError("a"), RuntimeError("b")
     first.__context__, second.__context__ = second, first  # a cycle must not loop forever

@@ -14,6 +14,9 @@ import soundfile as sf
 
 from conftest import tone
 
+from lyricalign import cli
+from lyricalign.errors import Terminated
+
 LYRICS = "Hello world, this is a test\n\nsecond line 42 🎵\n"
 #: No periodic progress line (every 10 s off a terminal) in these runs: on a loaded machine one would
 #: join the "exactly one error line" that the tests check. tests/test_progress.py tests those lines.
@@ -298,3 +301,37 @@ def test_the_command_exits_promptly_after_running_the_exit_handlers(tmp_path: Pa
     assert proc.returncode == 0, proc.stderr
     assert log.read_text().split() == ["threading-hook", "thread-finished", "atexit"]
     assert proc.stdout.strip() != ""  # the listing (or its how-to), flushed before the exit
+
+
+@pytest.mark.parametrize("args, message", [
+    (["align", "a.wav", "b.txt", "--adaptation", "x"], "argument --adaptation: expected an integer, got 'x'"),
+    (["align", "a.wav", "b.txt", "--format", "xml"], "argument -f/--format: invalid choice: 'xml'"),
+    (["align", "a.wav", "b.txt", "--max-duration", "abc"], "argument --max-duration: invalid float value: 'abc'"),
+    (["align", "a.wav", "b.txt", "--no-such-option"], "unrecognized arguments: --no-such-option"),
+    (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'"),
+    ([], "the following arguments are required: COMMAND"),
+])
+def test_bad_option_values_are_one_error_line_with_the_help_to_read(args: list[str], message: str) -> None:
+    """argparse's own error() prints the usage and a second error line; ours says it as every error is."""
+    proc = run_cli(*args)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"lyricalign: error: {message}"), proc.stderr
+    assert proc.stderr.rstrip().endswith("--help`)")
+
+
+@pytest.mark.parametrize("signal_exception, code, line", [
+    (KeyboardInterrupt, 130, "lyricalign: interrupted\n"),
+    (Terminated, 143, "lyricalign: terminated\n"),
+])
+def test_a_signal_wrapped_by_a_kernel_stops_as_the_signal(monkeypatch, capsys, signal_exception, code, line) -> None:
+    """numba's dispatcher reports a signal that lands in a nogil kernel as a SystemError caused by the
+    handler's exception (tests/test_batch_interrupt.py provokes the real one): not an internal error."""
+    def align_interrupted(args) -> int:  # noqa: ANN001
+        try:
+            raise signal_exception()
+        except BaseException as e:
+            raise SystemError("CPUDispatcher(<function _forward_block>) returned a result with an exception set") from e
+
+    monkeypatch.setattr(cli, "run_align", align_interrupted)
+    assert cli.main(["align", "a.wav", "b.txt"]) == code
+    assert capsys.readouterr().err == line

@@ -52,18 +52,20 @@ class Aligner:
 
 
 def outcome_of_error(job: BatchJob, error: Exception, started: float, engine_ready: bool) -> JobOutcome:
-    """The failed outcome of ``job`` that raised ``error``; a Ctrl-C wrapped in ``error`` is raised again.
+    """The failed outcome of ``job`` that raised ``error``; a Ctrl-C or SIGTERM wrapped in ``error`` is raised again.
 
     A :class:`LyricalignError` of :data:`FATAL_ERRORS` before the engine exists is fatal (the method
     cannot run). Any other exception is a bug on one song, reported, and the catalogue goes on -- unless
-    it wraps a KeyboardInterrupt (numba's ``SystemError`` when Ctrl-C lands in a ``nogil`` kernel): that
-    stops the batch like any Ctrl-C, instead of failing the song and aligning the next one.
+    it wraps a KeyboardInterrupt or Terminated (numba's ``SystemError`` when the signal lands in a
+    ``nogil`` kernel): that stops the batch like the signal itself, instead of failing the song and
+    aligning the next one.
 
     Raises:
-        KeyboardInterrupt: ``error`` wraps one (:func:`~lyricalign.errors.interrupt_in_chain`).
+        KeyboardInterrupt, Terminated: ``error`` wraps one (:func:`~lyricalign.errors.interrupt_in_chain`).
     """
-    if interrupt_in_chain(error) is not None:
-        raise KeyboardInterrupt from error
+    stop = interrupt_in_chain(error)
+    if stop is not None:
+        raise type(stop)() from error
     if isinstance(error, LyricalignError):
         return _failed(job, error, started, fatal=isinstance(error, FATAL_ERRORS) and not engine_ready)
     logger.debug("%s: internal error", job.id, exc_info=error)
