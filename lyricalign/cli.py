@@ -81,10 +81,11 @@ def _add_align(subparsers: argparse._SubParsersAction) -> None:
                    help="UTF-8 lyrics, one sung line per line, blank line between paragraphs")
     p.add_argument("-l", "--language", default="auto",
                    help="lyrics language: en, es, fr, de, it, pt, or auto to detect it from the lyrics (default: auto)")
-    p.add_argument("-m", "--method", default=None, help="hmm, sphinx, ctc, dtw or uniform (default: hmm; ctc when --model is given)")
+    p.add_argument("-m", "--method", type=str.lower, default=None,
+                   help="hmm, sphinx, ctc, dtw or uniform (default: hmm; ctc when --model is given)")
     p.add_argument("--model", default=None, help="acoustic model for ctc: an ONNX file or an installed model's name")
-    p.add_argument("-f", "--format", choices=FORMATS, default=None,
-                   help="output format (default: from -o's suffix, else json)")
+    p.add_argument("-f", "--format", type=str.lower, choices=FORMATS, default=None,
+                   help="output format (default: the one -o's suffix names; json on stdout)")
     p.add_argument("-o", "--output", default=None,
                    help="output file, written atomically; a device or FIFO is written through (default: stdout)")
     p.add_argument("--max-duration", type=float, default=None,

@@ -97,19 +97,28 @@ def validate_params(
         parsed = parse_lyrics(lyrics, code, keep_markers=keep_markers)
     except LyricalignError as e:
         raise RequestError(422, str(e)) from e
-    return AlignParams(lyrics=parsed, method=method, format=fmt, adaptation=_adaptation(adaptation))
+    return AlignParams(lyrics=parsed, method=method, format=fmt, adaptation=_adaptation(adaptation, method))
 
 
-def _adaptation(raw: str | int | None) -> int:
-    """The ``adaptation`` field: iterations of per-song adaptation, 0-5 (default: the engine's)."""
+def _adaptation(raw: str | int | None, method: str) -> int:
+    """The ``adaptation`` field: iterations of per-song adaptation, 0-5, hmm only (default: the engine's).
+
+    The rules are the core's (:class:`lyricalign.api.AlignOptions`), so that the service refuses what
+    ``lyricalign align`` refuses, with the same message."""
     from lyricalign.acoustic.adaptation import AdaptationOptions
+    from lyricalign.api import AlignOptions
 
     if raw is None or raw == "":
         return AdaptationOptions().iterations
     try:
-        return AdaptationOptions(iterations=int(raw)).iterations
+        iterations = int(raw)
     except ValueError as e:
         raise RequestError(400, f"adaptation must be an integer from 0 to 5, got {raw!r}") from e
+    try:
+        AlignOptions(method=method, adaptation=iterations)
+    except LyricalignError as e:
+        raise RequestError(400, str(e)) from e
+    return iterations
 
 
 def check_media_type(media_type: str | None) -> None:

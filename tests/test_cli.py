@@ -335,3 +335,11 @@ def test_a_signal_wrapped_by_a_kernel_stops_as_the_signal(monkeypatch, capsys, s
     monkeypatch.setattr(cli, "run_align", align_interrupted)
     assert cli.main(["align", "a.wav", "b.txt"]) == code
     assert capsys.readouterr().err == line
+
+
+def test_method_and_format_names_are_case_insensitive(song, tmp_path):
+    """As --language and the service's fields are: ``--method UNIFORM --format TextGrid`` is uniform, textgrid."""
+    out = tmp_path / "song.out"
+    proc = _align_uniform(song, "--method", "UNIFORM", "--format", "TextGrid", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text().startswith('File type = "ooTextFile"')

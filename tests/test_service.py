@@ -65,6 +65,14 @@ def test_validate_params_errors() -> None:
         with pytest.raises(RequestError, match=message) as info:
             validate_params(*args, config)
         assert info.value.status == status
+    # adaptation: the core's rules and messages (lyricalign align refuses the same)
+    assert validate_params("hi", "en", "hmm", "json", config, adaptation="0").adaptation == 0
+    for method, adaptation, message in [("uniform", "2", "adaptation applies to the hmm method only, not 'uniform'"),
+                                        ("hmm", "7", r"adaptation iterations must be an integer in \[0, 5\], got 7"),
+                                        ("hmm", "x", "adaptation must be an integer from 0 to 5, got 'x'")]:
+        with pytest.raises(RequestError, match=message) as info:
+            validate_params("hi", "en", method, "json", config, adaptation=adaptation)
+        assert info.value.status == 400
     check_media_type("audio/mpeg")
     check_media_type("application/octet-stream")
     with pytest.raises(RequestError, match="unsupported audio media type 'text/plain'"):

@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Align every song of DATASET (a JamendoLyrics folder or a JSONL manifest) and score word onsets.",
     )
     p.add_argument("dataset", metavar="DATASET_DIR", help="JamendoLyrics-layout folder, or a DALI-style .jsonl manifest")
-    p.add_argument("-m", "--method", default="hmm", help="method, or comma-separated methods to compare (default: hmm)")
+    p.add_argument("-m", "--method", type=str.lower, default="hmm", help="method, or comma-separated methods to compare (default: hmm)")
     p.add_argument("--model", default=None, help="acoustic model for ctc (ONNX file or installed model name)")
     p.add_argument("--json", default=None, metavar="OUT", help="write the report as JSON (with several methods: OUT.<method>.json)")
     p.add_argument("--plots", default=None, metavar="DIR", help="write per-song onset plots and an error-distribution summary")
