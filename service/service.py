@@ -226,7 +226,8 @@ class LyricAlign:
             headers = {"Retry-After": str(e.retry_after)} if e.retry_after is not None else None
             return JSONResponse({"error": e.message}, status_code=e.status, headers=headers)  # type: ignore[return-value]
         self._observe(result)
-        return Response(rendered.body, media_type=rendered.media_type)  # type: ignore[return-value]
+        return Response(rendered.body, media_type=rendered.media_type,  # type: ignore[return-value]
+                        headers=warning_headers(result.warnings))
 
     async def _align(self, form: dict[str, Any]) -> tuple[AlignmentResult, str]:
         rejection = form.get("rejection")
@@ -308,6 +309,16 @@ class LyricAlign:
         for word in result.words:
             if not word.interpolated and word.confidence is not None:  # None: the method has no confidences
                 WORD_CONFIDENCE.labels(method=result.method).observe(word.confidence)
+
+
+#: The response header that carries a result's warnings, whatever the format: an LRC or SRT body has
+#: nowhere to say "the lyrics look Dutch" (a JSON body also has them in ``extras.warnings``).
+WARNINGS_HEADER = "X-Lyricalign-Warnings"
+
+
+def warning_headers(warnings: tuple[str, ...]) -> dict[str, str] | None:
+    """``{WARNINGS_HEADER: JSON array}`` (ASCII-escaped: a header value is Latin-1, one line), or None."""
+    return {WARNINGS_HEADER: json.dumps(list(warnings))} if warnings else None
 
 
 async def _get_info(request: Request) -> Response:

@@ -19,10 +19,13 @@ from lyricalign.errors import LyricsError, Terminated, interrupt_in_chain
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Provokes numba's real SystemError: a nogil kernel called in a loop in the main thread, SIGINT from a
-# timer thread (when the signal lands between two calls it is a plain KeyboardInterrupt: try again).
+# Provokes numba's real SystemError: a nogil kernel called in a loop in the main thread, a one-shot
+# SIGALRM whose handler raises KeyboardInterrupt, as SIGINT's does (when it lands between two calls it
+# is a plain KeyboardInterrupt: try again). The timer is armed inside the ``try`` and fires once, so the
+# interrupt cannot land outside it; no helper thread is involved (a SIGINT sent from a timer thread
+# could interrupt the main thread inside ``Thread.start()`` and hang the interpreter's exit).
 NUMBA_CTRL_C = r"""
-import json, os, signal, sys, threading
+import json, signal, sys
 from pathlib import Path
 import numpy as np
 from numba import njit
@@ -38,12 +41,16 @@ def kernel(out, a):
     out[0] = s
     return out
 
+def interrupt(signum, frame):
+    raise KeyboardInterrupt
+
 out, a = np.zeros(1), np.random.default_rng(0).random(4096)
 kernel(out, a)
+signal.signal(signal.SIGALRM, interrupt)
 wrapped = None
-for _ in range(50):
-    threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+for _ in range(200):
     try:
+        signal.setitimer(signal.ITIMER_REAL, 0.02)
         while True:
             kernel(out, a)
     except SystemError as e:
@@ -51,6 +58,8 @@ for _ in range(50):
         break
     except KeyboardInterrupt:
         continue
+if wrapped is None:
+    sys.exit("the interrupt never landed inside the kernel in 200 tries")
 job = BatchJob("song", Path("song.mp3"), Path("song.txt"), Path(sys.argv[1]), "json")
 report = {"wrapped": type(wrapped).__name__, "cause": type(wrapped.__cause__).__name__}
 try:

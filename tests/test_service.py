@@ -178,6 +178,21 @@ def test_align_renders_formats(live_service, song) -> None:  # noqa: ANN001
     response = _post(live_service.url, path.read_bytes(), synthetic.lyrics_text, method="uniform", format="lrc")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     assert "hello world again" in response.text and response.text.lstrip().startswith("[")
+    assert "x-lyricalign-warnings" not in response.headers
+
+
+@pytest.mark.slow
+def test_warnings_reach_a_client_of_any_format(live_service, song) -> None:  # noqa: ANN001
+    """An LRC body cannot say that the lyrics look like an unsupported language: the header does."""
+    _, path = song
+    dutch = "ik hou van jou en de zon schijnt vandaag heel mooi over het water"
+    response = _post(live_service.url, path.read_bytes(), dutch, method="uniform", format="lrc")
+    assert response.status_code == 200, response.text
+    warnings = json.loads(response.headers["x-lyricalign-warnings"])
+    assert any("'nl'" in w and "not supported" in w for w in warnings), warnings
+    body = _post(live_service.url, path.read_bytes(), dutch, method="uniform").json()
+    assert json.loads(_post(live_service.url, path.read_bytes(), dutch, method="uniform",
+                            format="srt").headers["x-lyricalign-warnings"]) == body["extras"]["warnings"]
 
 
 def _long_wav(seconds: float) -> bytes:
