@@ -65,13 +65,7 @@ def check_output_path(path: PathLike) -> Path:
             raise OutputPathError(f"{target}: not writable")
         return target  # a device, FIFO or socket: written through
     real = target.resolve()
-    parent = real.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise OutputPathError(f"{target}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputPathError(f"{target}: cannot create files in {parent} (permission denied)")
+    _check_creatable(target, real.parent)
     if real.exists() and not os.access(real, os.W_OK):
         raise OutputPathError(f"{target}: not writable")
     return target
@@ -88,14 +82,18 @@ def check_output_dir(path: PathLike) -> Path:
     target = Path(path)
     if target.exists() and not target.is_dir():
         raise OutputPathError(f"{target}: exists and is not a directory (an output folder is expected)")
-    existing = target.resolve()
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise OutputPathError(f"{target}: {existing} is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputPathError(f"{target}: cannot create files in {existing} (permission denied)")
+    _check_creatable(target, target.resolve())
     return target
+
+
+def _check_creatable(target: Path, folder: Path) -> None:
+    """``folder`` (resolved), or its nearest existing ancestor, must be a directory ``target`` can be made in."""
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputPathError(f"{target}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{target}: cannot create files in {folder} (permission denied)")
 
 
 @contextlib.contextmanager

@@ -73,18 +73,22 @@ print(json.dumps(report))
 """
 
 
+def _as_numba_wraps(signal_type: type[BaseException]) -> SystemError:
+    """The ``SystemError`` raised ``from`` a ``signal_type`` exception, as numba's dispatcher raises it."""
+    try:
+        try:
+            raise signal_type
+        except signal_type as e:
+            raise SystemError("returned a result with an exception set") from e
+    except SystemError as e:
+        return e
+
+
 def test_interrupt_in_chain_finds_a_ctrl_c_however_it_is_wrapped() -> None:
     direct = KeyboardInterrupt()
     assert interrupt_in_chain(direct) is direct
 
-    try:
-        try:
-            raise KeyboardInterrupt
-        except KeyboardInterrupt as e:
-            raise SystemError("returned a result with an exception set") from e
-    except SystemError as e:
-        caused = e
-    assert isinstance(interrupt_in_chain(caused), KeyboardInterrupt)
+    assert isinstance(interrupt_in_chain(_as_numba_wraps(KeyboardInterrupt)), KeyboardInterrupt)
 
     try:
         try:
@@ -104,14 +108,7 @@ def test_interrupt_in_chain_finds_a_ctrl_c_however_it_is_wrapped() -> None:
         unrelated = e
     assert interrupt_in_chain(unrelated) is None
 
-    try:
-        try:
-            raise Terminated
-        except Terminated as e:
-            raise SystemError("returned a result with an exception set") from e
-    except SystemError as e:
-        terminated = e
-    assert isinstance(interrupt_in_chain(terminated), Terminated)  # SIGTERM's exception, wrapped alike
+    assert isinstance(interrupt_in_chain(_as_numba_wraps(Terminated)), Terminated)  # SIGTERM's, wrapped alike
 
     first, second = RuntimeError("a"), RuntimeError("b")
     first.__context__, second.__context__ = second, first  # a cycle must not loop forever
