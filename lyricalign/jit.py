@@ -1,7 +1,10 @@
-"""``njit`` for the core's compiled kernels: numba's when installed (it is a dependency), else a no-op.
+"""``njit`` for the core's numba kernels: compiled on their first call, so that importing a module costs nothing.
 
-Kernels are compiled with ``cache=True`` (into ``__pycache__``), so a process after the first loads
-them instead of compiling; without numba they run as plain (slow) Python, which the tests still pass.
+The hmm engine runs the C twins of these kernels (:mod:`lyricalign.native`) when the C library is
+built; the numba versions are the fallback and the tests' reference. So numba is imported only when a
+numba kernel is first called (``import numba`` alone is 0.4 s of a CLI run). Kernels are compiled with
+``cache=True`` (into ``__pycache__``); without numba they run as plain (slow) Python. A kernel does
+not call another kernel (numba would see the lazy wrapper, not a compiled function).
 
 Start-up: numba's CPU target, on its first compilation or cache load, imports
 ``numba.np.arraymath``, whose module-level probe for a BLAS imports ``scipy.linalg`` (0.3 s of a
@@ -14,7 +17,9 @@ still find it (``tests/test_jit.py``).
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +47,41 @@ def _skip_blas_probe() -> None:
         logger.debug("numba's BLAS probe left as it is: %s", e)
 
 
-try:
-    from numba import njit
-except ImportError:  # pragma: no cover - exercised only without numba
-    def njit(*_args, **_kwargs):
-        return lambda f: f
-else:
-    _skip_blas_probe()
+class LazyKernel:
+    """A function compiled by ``numba.njit(**options)`` on its first call (plain Python without numba)."""
 
-__all__ = ["njit"]
+    def __init__(self, py_func, options: dict) -> None:
+        self.py_func = py_func
+        self.options = options
+        self._compiled = None
+        self._lock = threading.Lock()
+        functools.update_wrapper(self, py_func)
+
+    def compiled(self):
+        """numba's dispatcher (imports numba the first time), or the Python function without numba."""
+        if self._compiled is None:
+            with self._lock:
+                if self._compiled is None:
+                    self._compiled = _compile(self.py_func, self.options)
+        return self._compiled
+
+    def __call__(self, *args):
+        return self.compiled()(*args)
+
+
+def _compile(py_func, options: dict):
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - exercised only without numba
+        logger.warning("numba is not installed: %s runs as plain Python (slow)", py_func.__name__)
+        return py_func
+    _skip_blas_probe()
+    return numba.njit(**options)(py_func)
+
+
+def njit(**options):
+    """``@njit(cache=True, ...)``: numba's decorator, applied on the first call (:class:`LazyKernel`)."""
+    return lambda py_func: LazyKernel(py_func, options)
+
+
+__all__ = ["LazyKernel", "njit"]

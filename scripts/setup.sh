@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES=(ffmpeg espeak-ng libespeak-ng1 praat)  # praat: tests check our TextGrids in Praat itself
+APT_PACKAGES=(ffmpeg espeak-ng libespeak-ng1 praat build-essential python3-dev)
+# praat: tests check our TextGrids in Praat itself; build-essential, python3-dev: the C kernels (setup.py)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -24,6 +25,9 @@ fi
 # torch first and pinned: this version is the local CPU build; anything else pulls a multi-GB CUDA build.
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[all]"
+# setup.py marks the C kernels optional (an install without a compiler falls back to numba); here they must build.
+.venv/bin/python -c "import lyricalign.native as n, sys; sys.exit(n.LIBRARY is None)" || {
+  echo "setup: the C kernels (lyricalign/_kernels.c) did not build: is a C compiler installed?" >&2; exit 1; }
 # Byte-compile the editable sources now, as pip does for an installed wheel: with
 # PYTHONDONTWRITEBYTECODE set, every CLI run would otherwise recompile them (~0.15 s per run).
 .venv/bin/python -m compileall -q lyricalign service training data_pipeline loadtests >/dev/null

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -11,7 +12,10 @@ pytest.importorskip("numba")
 
 
 def _run(code: str) -> str:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    # The numba kernels even where the C ones are built (lyricalign.native): they are what this file tests.
+    env = {**os.environ, "LYRICALIGN_KERNELS": "numba"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True,
+                         env=env)
     return out.stdout.strip()
 
 
@@ -20,6 +24,12 @@ def test_a_kernel_loads_without_importing_scipy_linalg() -> None:
             "words = np.arange(1000, dtype=np.int32); assert checksum(words) == checksum_reference(words);"
             "print('scipy.linalg' in sys.modules)")
     assert _run(code) == "False"
+
+
+def test_importing_a_kernel_module_does_not_import_numba() -> None:
+    code = ("import sys; import lyricalign.acoustic.s3_checksum as m; a = 'numba' in sys.modules;"
+            "import numpy as np; m.checksum(np.arange(3, dtype=np.int32)); print(a, 'numba' in sys.modules)")
+    assert _run(code) == "False True"  # compiled (here: numba, as the variable asks) on the first call
 
 
 def test_compiled_blas_code_still_finds_blas_after_the_probe_was_skipped() -> None:

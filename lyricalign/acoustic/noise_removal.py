@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import native
 from ..jit import njit
 
 # fe_noise.c constants
@@ -50,7 +51,7 @@ class NoiseRemover:
             self.power = mel[0].copy()
             self.noise = mel[0] / _MAX_GAIN
             self.floor = mel[0] / _MAX_GAIN
-        power, signal, floor, decayed = (np.empty_like(mel) for _ in range(4))
+        power, signal, floor, decayed = (np.empty(mel.shape) for _ in range(4))
         _track(np.ascontiguousarray(mel, dtype=np.float64), self.power, self.noise, self.floor, self.peak,
                power, signal, floor, decayed)  # the states now hold the last frame's
         masked = np.where(signal < _LAMBDA_T * decayed, decayed * _MU_T, signal)
@@ -63,18 +64,25 @@ class NoiseRemover:
 
 
 @njit(cache=True, nogil=True)
-def _track(mel, power, noise, floor, peak, out_power, out_signal, out_floor, out_decayed):  # pragma: no cover
+def _track_numba(mel, power, noise, floor, peak, out_power, out_signal, out_floor, out_decayed):  # pragma: no cover
     """fe_noise.c's trackers frame by frame, per filter (compiled: a Python loop over frames was the
     front end's slowest part). ``power``, ``noise``, ``floor``, ``peak`` ``(F,)``: the states before
     ``mel``'s first frame, updated in place to those after its last. Per frame: the smoothed power,
-    the signal ``max(P - N, 1)``, its floor, and the masking peak of the frame before, decayed."""
+    the signal ``max(P - N, 1)``, its floor, and the masking peak of the frame before, decayed.
+    fe_lower_envelope (``noise`` and ``floor``): follow up slowly (0.995), down fast (0.5)."""
     n, width = mel.shape
     for t in range(n):
         for f in range(width):
             p = _LAMBDA_POWER * power[f] + (1.0 - _LAMBDA_POWER) * mel[t, f]
-            noise[f] = _envelope(noise[f], p)
+            if p >= noise[f]:
+                noise[f] = _LAMBDA_A * noise[f] + (1.0 - _LAMBDA_A) * p
+            else:
+                noise[f] = _LAMBDA_B * noise[f] + (1.0 - _LAMBDA_B) * p
             s = max(p - noise[f], 1.0)
-            floor[f] = _envelope(floor[f], s)
+            if s >= floor[f]:
+                floor[f] = _LAMBDA_A * floor[f] + (1.0 - _LAMBDA_A) * s
+            else:
+                floor[f] = _LAMBDA_B * floor[f] + (1.0 - _LAMBDA_B) * s
             decayed = peak[f] * _LAMBDA_T  # fe_temp_masking's peak *= lambda_t
             out_decayed[t, f] = decayed
             peak[f] = max(decayed, s)
@@ -82,9 +90,9 @@ def _track(mel, power, noise, floor, peak, out_power, out_signal, out_floor, out
             out_power[t, f], out_signal[t, f], out_floor[t, f] = p, s, floor[f]
 
 
-@njit(cache=True, nogil=True)
-def _envelope(level, x):  # pragma: no cover - compiled
-    """fe_lower_envelope: follow ``x`` up slowly (0.995) and down fast (0.5)."""
-    if x >= level:
-        return _LAMBDA_A * level + (1.0 - _LAMBDA_A) * x
-    return _LAMBDA_B * level + (1.0 - _LAMBDA_B) * x
+def _track_c(mel, power, noise, floor, peak, out_power, out_signal, out_floor, out_decayed):
+    native.noise_track(mel, power, noise, floor, peak, out_power, out_signal, out_floor, out_decayed,
+                       (_LAMBDA_POWER, _LAMBDA_A, _LAMBDA_B, _LAMBDA_T))
+
+
+_track = native.kernel(_track_c, _track_numba)  # C when built (lyricalign.native)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import native
 from ..jit import njit
 
 MIN_PART_FRAMES = 2_000  # shorter inputs run on one thread (a thread's start costs more than they take)
@@ -84,8 +85,8 @@ def _frame_parts(n_frames: int) -> list[slice]:
 
 
 @njit(cache=True, nogil=True)
-def _kernel(x, books, senones, mu, precision, log_norm, log_weights, statistics, log_likelihood, count,
-            total):  # pragma: no cover - compiled (its numpy definition is the tests' oracle)
+def _kernel_numba(x, books, senones, mu, precision, log_norm, log_weights, statistics, log_likelihood, count,
+                  total):  # pragma: no cover - compiled (its numpy definition is the tests' oracle)
     n_frames, n_streams, dim = x.shape
     n_dens = mu.shape[2]
     terms = np.empty(n_dens)
@@ -115,3 +116,6 @@ def _kernel(x, books, senones, mu, precision, log_norm, log_weights, statistics,
                     for j in range(dim):
                         total[book, k, g, j] += posterior * x[t, k, j]
         log_likelihood[t] = frame_total
+
+
+_kernel = native.kernel(native.path_mixtures, _kernel_numba)  # C when built (lyricalign.native)

@@ -1,9 +1,10 @@
-"""Sphinx's s3 file checksum, compiled (imported only when a model file is read: numba loads with it)."""
+"""Sphinx's s3 file checksum, compiled (C, or numba without the C library: :mod:`lyricalign.native`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import native
 from ..jit import njit
 
 
@@ -25,9 +26,12 @@ def checksum_reference(words: np.ndarray) -> int:
 
 
 @njit(cache=True)
-def _kernel(words):  # pragma: no cover - compiled
+def _kernel_numba(words):  # pragma: no cover - compiled
     total = np.uint64(0)
     mask = np.uint64(0xFFFFFFFF)
     for w in words:
         total = ((((total << np.uint64(20)) | (total >> np.uint64(12))) & mask) + np.uint64(w)) & mask
     return total
+
+
+_kernel = native.kernel(native.s3_checksum, _kernel_numba)  # C when built (lyricalign.native)

@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from ..acoustic.sphinx_mdef import ModelDefinition
+from .. import native
 from ..jit import njit
 from .hmm_viterbi import HMMGraph, ViterbiSearch
 
@@ -78,7 +79,7 @@ class PhoneLoop:
 
 
 @njit(cache=True, nogil=True)
-def _loop_block(delta, scores, scale, columns, tmat, entry, first):
+def _loop_block_numba(delta, scores, scale, columns, tmat, entry, first):
     """Advance ``delta`` ``(P, E)`` over ``scores`` ``(B, S)`` (Viterbi, max over predecessors)."""
     n_phones, n_states = columns.shape
     new = np.empty((n_phones, n_states), dtype=np.float64)
@@ -107,6 +108,9 @@ def _loop_block(delta, scores, scale, columns, tmat, entry, first):
             for j in range(n_states):
                 delta[p, j] = new[p, j] + scale * sc[columns[p, j]]
     return delta
+
+
+_loop_block = native.kernel(native.loop_forward, _loop_block_numba)  # C when built (lyricalign.native)
 
 
 class PhoneLoopSearch:

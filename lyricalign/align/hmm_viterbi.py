@@ -27,10 +27,15 @@ import numpy as np
 
 from ..errors import AlignmentError
 
+from .. import native
 from ..jit import njit
 
 NEG_INF = -np.inf
 MAX_JUMPS_PER_STATE = 15  # a jump back-pointer is a nibble (0: no jump)
+
+
+_FIELD_DTYPES = {"emission": np.int32, "self_logp": np.float64, "next_logp": np.float64, "jump_start": np.int32,
+                 "jump_source": np.int32, "jump_logp": np.float64, "initial": np.float64, "final": np.float64}
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,8 @@ class HMMGraph:
     final: np.ndarray
 
     def __post_init__(self) -> None:
+        for name, dtype in _FIELD_DTYPES.items():  # the kernels' types, once (a no-op for from_arcs' arrays)
+            object.__setattr__(self, name, np.ascontiguousarray(getattr(self, name), dtype=dtype))
         n = len(self.emission)
         if n == 0:
             raise ValueError("an HMM graph needs at least one state")
@@ -150,8 +157,8 @@ class _Backpointers:
 
 
 @njit(cache=True, nogil=True)
-def _forward_block(d, scores, scale, emission, self_logp, next_logp, jump_start, jump_source, jump_logp,
-                   jump_targets, advanced, jumped, first, record):
+def _forward_block_numba(d, scores, scale, emission, self_logp, next_logp, jump_start, jump_source, jump_logp,
+                         jump_targets, advanced, jumped, first, record):
     """Advance ``d`` over ``scores`` ``(B, S)``, writing the back-pointer rows of these frames.
 
     ``d`` is ``(N + 1,)``: ``d[0]`` a constant ``-inf`` sentinel, ``d[s + 1]`` state ``s``, so the
@@ -186,24 +193,19 @@ def _forward_block(d, scores, scale, emission, self_logp, next_logp, jump_start,
             new[s + 1] = best
             if record:
                 jumped[t, m >> 1] |= np.uint8(arg << (4 * (m & 1)))
-        if record:
-            _pack_bits(moved, advanced[t])
+        if record:  # eight flags per byte, state 8 j + i in bit i of byte j
+            bits = advanced[t]
+            for j in range(bits.shape[0]):
+                k = 8 * j
+                bits[j] = (moved[k] | (moved[k + 1] << 1) | (moved[k + 2] << 2) | (moved[k + 3] << 3)
+                           | (moved[k + 4] << 4) | (moved[k + 5] << 5) | (moved[k + 6] << 6) | (moved[k + 7] << 7))
         for s in range(n):
             d[s + 1] = new[s + 1] + scale * sc[emission[s]]
     return d
 
 
 @njit(cache=True, nogil=True)
-def _pack_bits(moved, bits):  # pragma: no cover - compiled
-    """Eight ``moved`` flags per byte of ``bits``, state ``8 j + i`` in bit ``i`` of byte ``j``."""
-    for j in range(bits.shape[0]):
-            k = 8 * j
-            bits[j] = (moved[k] | (moved[k + 1] << 1) | (moved[k + 2] << 2) | (moved[k + 3] << 3)
-                       | (moved[k + 4] << 4) | (moved[k + 5] << 5) | (moved[k + 6] << 6) | (moved[k + 7] << 7))
-
-
-@njit(cache=True, nogil=True)
-def _backtrace(advanced, jumped, jump_slot, jump_start, jump_source, last):
+def _backtrace_numba(advanced, jumped, jump_slot, jump_start, jump_source, last):
     n_frames = advanced.shape[0]
     states = np.empty(n_frames, dtype=np.int32)
     s = last
@@ -218,6 +220,11 @@ def _backtrace(advanced, jumped, jump_slot, jump_start, jump_source, last):
         elif (advanced[t, s >> 3] >> (s & 7)) & 1:
             s = s - 1
     return states
+
+
+# The C kernels when built (lyricalign.native: no numba start-up), else the numba ones above.
+_forward_block = native.kernel(native.viterbi_forward, _forward_block_numba)
+_backtrace = native.kernel(native.viterbi_backtrace, _backtrace_numba)
 
 
 class ViterbiSearch:

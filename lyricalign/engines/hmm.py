@@ -119,9 +119,9 @@ class HMMEngine(Engine):
         return self.checkpoint.info.tag
 
     def warm_up(self) -> None:
-        """Align two words to two seconds of silence: loads the compiled kernels (~0.4 s of numba's own
-        start-up on the first call in a process) and runs every ONNX path and the quality verdict's
-        searches once (two different words: a single one is its own rotation, which skips the verdict)."""
+        """Align two words to two seconds of silence: runs every ONNX path, kernel and quality-verdict search
+        once (two different words: a single one is its own rotation, which skips the verdict), so that the
+        first song pays no first-call costs (ONNX Runtime's; numba's ~0.8 s where the C kernels are not built)."""
         from ..language import LanguageDetection
         from ..text import parse_lyrics
 
