@@ -43,7 +43,7 @@ from .acoustic_path import HMMPath
 from .codec import decode_array, encode_array
 from .config import ServiceConfig
 from .engine_pool import EnginePool
-from .middleware import AlignGuard
+from .middleware import AlignGuard, JSONErrors
 from .pipeline import (
     CTCPath,
     RequestError,
@@ -352,6 +352,7 @@ async def _get_info(request: Request) -> Response:
     return Response(json.dumps(service.info()), media_type="application/json")
 
 
+LyricAlign.add_asgi_middleware(JSONErrors)  # first: the outer one, so every plain-text 404/405 is seen
 LyricAlign.add_asgi_middleware(
     AlignGuard,
     max_upload_bytes=CONFIG.max_upload_bytes,
