@@ -10,6 +10,10 @@ mirror such as ``http://127.0.0.1:8000/{id}.wav`` can stand in for YouTube). Per
    final name -- and a line ``{"id", "path", "duration"}`` is appended (and fsynced) to the
    download archive ``archive.jsonl``.
 
+The per-item temporary folders live in ``<out>/.partial/``: a run clears it when it starts (a killed
+run's half-downloaded items are fetched again, never resumed from their fragments) and removes it when
+it ends if it is empty (it holds files only while an item is in progress, or after a kill).
+
 Only one run may use a folder at a time. A re-run skips every item whose file exists and decodes to the archived duration (a file present
 but not archived -- killed between rename and archive -- is verified by decoding and archived).
 Failures are retried with exponential backoff unless permanent (HTTP 4xx, unsupported URL,
@@ -42,7 +46,7 @@ from .textfile import is_safe_id, read_lines
 logger = logging.getLogger(__name__)
 
 ARCHIVE_NAME = "archive.jsonl"
-PARTIAL_DIR = ".partial"  # per-item temporary folders; cleared at the start of a run
+PARTIAL_DIR = ".partial"  # per-item temporary folders; cleared when a run starts, removed when it ends empty
 ERRORS_NAME = "errors.jsonl"
 YOUTUBE_TEMPLATE = "https://www.youtube.com/watch?v={id}"
 AUDIO_FORMATS = {"flac": ["-c:a", "flac"], "wav": ["-c:a", "pcm_s16le"]}
@@ -178,8 +182,17 @@ def download_all(items: Sequence[DownloadItem], options: DownloadOptions) -> Dow
     """Download ``items`` with ``options.workers`` threads; see the module docstring."""
     _require_tools()
     options.out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(options.out_dir / PARTIAL_DIR, ignore_errors=True)  # leftovers of a killed run
-    (options.out_dir / PARTIAL_DIR).mkdir()
+    partial = options.out_dir / PARTIAL_DIR
+    shutil.rmtree(partial, ignore_errors=True)  # leftovers of a killed run
+    partial.mkdir()
+    try:
+        return _download_into(items, options)
+    finally:
+        _remove_if_empty(partial)
+
+
+def _download_into(items: Sequence[DownloadItem], options: DownloadOptions) -> DownloadSummary:
+    """The run itself, once ``.partial/`` is ready: archive, error report, workers, progress bar."""
     archive = _Archive(options.out_dir / ARCHIVE_NAME)
     report = _ErrorReport(options.out_dir / ERRORS_NAME)
     limiter = _StartLimiter(options.min_interval)
@@ -199,6 +212,18 @@ def download_all(items: Sequence[DownloadItem], options: DownloadOptions) -> Dow
     if bar is not None:
         bar.close()
     return DownloadSummary(archive=archive.path, errors=report.path, **counts)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Remove ``folder`` if it is empty: every item cleans its own temporary folder, so an empty
+    ``.partial/`` is clutter; one that still holds files (an item's folder that could not be removed) is
+    left for the next run, which clears it when it starts."""
+    try:
+        folder.rmdir()  # refuses a folder that is not empty
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        logger.warning("%s: not removed (%s)", folder, e.strerror or e)
 
 
 def _process(item: DownloadItem, options: DownloadOptions, archive: _Archive, limiter: _StartLimiter) -> Outcome:

@@ -19,6 +19,10 @@ so size, media type and overload must be checked earlier, here:
 The accepted body is buffered (bounded by the limit) and replayed to the app. The internal
 batching endpoint only gets the media-type check (BentoML answers 500 to a multipart body there).
 ``GET /docs.json`` is BentoML's OpenAPI document corrected by :func:`.openapi.patch_spec`.
+
+:class:`JSONErrors` gives the routing errors the service's error shape: Starlette answers an unknown
+path (404) and a wrong method on a known path (405) with plain text; every other refusal of this
+service is ``{"error": message}`` JSON.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ ALIGN_PATH = "/align"
 BATCH_PATH = "/infer_windows"
 BATCH_PATHS = (BATCH_PATH, "/score_frames")  # the internal batchable endpoints: JSON only
 DOCS_PATH = "/docs.json"
+ROUTING_STATUSES = (404, 405)  # Starlette's "Not Found" / "Method Not Allowed", plain text
+SHOWN_PATH_CHARS = 200  # a request path is quoted up to this length in an error message
 
 
 @dataclass(frozen=True)
@@ -220,3 +226,61 @@ async def _patched_docs(app: ASGIApp, scope: Scope, receive: Receive, send: Send
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": start.get("status", 500), "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class JSONErrors:
+    """Pure ASGI middleware: Starlette's plain-text 404 and 405 answers -> ``{"error": message}`` JSON.
+
+    Starlette's router answers an unknown path and a wrong method with ``text/plain`` bodies ("Not
+    Found", "Method Not Allowed") that a client parsing the service's JSON errors cannot read. Only those
+    are rewritten (status and the other headers, ``Allow`` included, are kept); a 404 or 405 some route
+    already answers as JSON passes unchanged, and so does every other response (``/livez``, ``/readyz``,
+    ``/metrics``, the docs).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replaced = False
+
+        async def send_json_errors(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start" and _is_plain_routing_error(message):
+                replaced = True
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in (b"content-type", b"content-length")]
+                body = json.dumps({"error": _routing_message(message["status"], scope, _allow(headers))}).encode("utf-8")
+                headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+                await send({**message, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+            elif not (replaced and message["type"] == "http.response.body"):  # the plain-text body is dropped
+                await send(message)
+
+        await self.app(scope, receive, send_json_errors)
+
+
+def _is_plain_routing_error(start: Message) -> bool:
+    if start["status"] not in ROUTING_STATUSES:
+        return False
+    content_type = next((v for k, v in start.get("headers", []) if k.lower() == b"content-type"), b"")
+    return content_type.split(b";")[0].strip().lower() == b"text/plain"
+
+
+def _allow(headers: list[tuple[bytes, bytes]]) -> str:
+    """The ``Allow`` header's methods, sorted (Starlette lists them from a set: in any order)."""
+    value = next((v.decode("latin-1") for k, v in headers if k.lower() == b"allow"), "")
+    return ", ".join(sorted(m.strip() for m in value.split(",") if m.strip()))
+
+
+def _routing_message(status: int, scope: Scope, allow: str) -> str:
+    path = scope.get("path", "")
+    shown = repr(path if len(path) <= SHOWN_PATH_CHARS else path[:SHOWN_PATH_CHARS] + "...")
+    method = scope.get("method", "")
+    if status == 405:
+        allowed = f": use {allow}" if allow else ""
+        return f"method {method} is not allowed on {shown}{allowed}"
+    return (f"no route {method} {shown}: this service answers POST {ALIGN_PATH} and GET /info "
+            f"(the API: GET {DOCS_PATH})")

@@ -5,6 +5,7 @@ around them, so :func:`patch_spec` corrects it (the ``AlignGuard`` middleware ap
 
 * ``POST /align`` answers 200 in the requested format (JSON, or text for lrc/elrc/srt/vtt/ass/textgrid)
   and refuses with ``{"error": message}`` and 400, 408, 409, 413, 415, 422, 501 or 503 (+ ``Retry-After``);
+  its form takes no field besides the documented ones (``additionalProperties: false``);
 * ``GET /info`` (a mounted route, invisible to BentoML) is documented;
 * BentoML's own error bodies carry ``detail`` as pydantic's list of errors (a string elsewhere),
   documented as either;
@@ -27,7 +28,8 @@ TEXT_MEDIA_TYPES = tuple(dict.fromkeys(f.media_type.split(";")[0] for f in REGIS
 
 #: Status -> description of the refusals of ``POST /align`` (all with an ``{"error": ...}`` body).
 ALIGN_ERRORS = {
-    "400": "Malformed request: bad multipart body, missing or repeated field, unknown method/format/language",
+    "400": "Malformed request: bad multipart body, missing, repeated or unknown field, "
+           "unknown method/format/language",
     "408": "The request body stalled or arrived too slowly",
     "409": "method ctc while the served CTC model is untrained (a placeholder)",
     "413": "Request body or lyrics over the limit",
@@ -105,3 +107,5 @@ def _patch_align(operation: dict[str, Any]) -> None:
     for media in operation.get("requestBody", {}).get("content", {}).values():
         media.get("encoding", {}).pop("rejection", None)
         media.get("encoding", {}).pop("payload", None)
+        if "properties" in media.get("schema", {}):
+            media["schema"]["additionalProperties"] = False  # a form with an unknown field is refused (400)

@@ -14,11 +14,12 @@ This module only moves bytes: validation, decoding and alignment are :mod:`servi
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import logging
 import shutil
 from pathlib import Path, PurePosixPath
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import bentoml
 import numpy as np
@@ -42,7 +43,7 @@ from .acoustic_path import HMMPath
 from .codec import decode_array, encode_array
 from .config import ServiceConfig
 from .engine_pool import EnginePool
-from .middleware import AlignGuard
+from .middleware import AlignGuard, JSONErrors
 from .pipeline import (
     CTCPath,
     RequestError,
@@ -58,7 +59,8 @@ logger = logging.getLogger(__name__)
 CONFIG = ServiceConfig.from_env()
 MODEL_FILE = "model.onnx"  # name of the ONNX file inside the BentoML model directory
 FORM_FIELDS = ("audio", "lyrics", "language", "method", "format", "adaptation", "keep_markers")
-MAX_FORM_PARTS = 16  # parts parsed before the form is refused (unknown fields are ignored)
+MAX_FORM_PARTS = 16  # parts parsed before the form is refused (then every one must be a known field)
+SHOWN_NAME_CHARS = 40  # an unknown field's name is quoted up to this length in the error message
 WORKER_TMP_PREFIX = "lyricalign-worker-"
 UPLOAD_NAME = PurePosixPath("upload")  # stands for the audio part: the client's filename is never a path
 
@@ -109,6 +111,9 @@ class AlignInput(bentoml.IODescriptor):
             return cls._refused(f"malformed multipart body: {e.detail}")
         except (KeyError, ValueError) as e:
             return cls._refused(f"malformed multipart body ({e!r})")
+        unknown = _unknown_field_error(form.keys())
+        if unknown:
+            return cls._refused(unknown)
         repeated = sorted({k for k, _ in form.multi_items() if k in FORM_FIELDS and len(form.getlist(k)) > 1})
         if repeated:
             return cls._refused(f"field {repeated[0]!r} given more than once")
@@ -139,6 +144,25 @@ class AlignInput(bentoml.IODescriptor):
     @classmethod
     def _refused(cls, rejection: str) -> "AlignInput":
         return cls.model_construct(audio=UPLOAD_NAME, lyrics="", rejection=rejection)
+
+
+def _unknown_field_error(names: Iterable[str]) -> str | None:
+    """Why a form with these field names is refused, or None when every name is one of :data:`FORM_FIELDS`.
+
+    A misspelt option (``langauge=fr``) must not be dropped silently: the request would run with the
+    default and answer 200 with a result the client did not ask for. The message names each unknown
+    field (with the closest accepted name, if one is close) and lists the accepted ones.
+    """
+    unknown = sorted(set(names) - set(FORM_FIELDS))
+    if not unknown:
+        return None
+    shown = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.lower(), FORM_FIELDS, n=1)
+        quoted = repr(name if len(name) <= SHOWN_NAME_CHARS else name[:SHOWN_NAME_CHARS] + "...")
+        shown.append(f"{quoted} (did you mean {close[0]!r}?)" if close else quoted)
+    return (f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(shown)}; "
+            f"the accepted fields are {', '.join(FORM_FIELDS)}")
 
 
 def _form_text(raw: str) -> str:
@@ -328,6 +352,7 @@ async def _get_info(request: Request) -> Response:
     return Response(json.dumps(service.info()), media_type="application/json")
 
 
+LyricAlign.add_asgi_middleware(JSONErrors)  # first: the outer one, so every plain-text 404/405 is seen
 LyricAlign.add_asgi_middleware(
     AlignGuard,
     max_upload_bytes=CONFIG.max_upload_bytes,

@@ -107,6 +107,36 @@ def test_parallel_download_reports_failures_and_skips_on_rerun(tmp_path, server)
     assert not any(g.startswith("song") for g in server.gets(log_offset))
 
 
+def test_a_run_leaves_no_partial_folder(tmp_path, server):
+    """The per-item temporary folder ``.partial/`` is removed at the end of a run (it was left empty),
+    after a success, a permanent failure and a killed run's leftovers cleared at the start."""
+    out = tmp_path / "out"
+    (out / ".partial" / "song1.killed").mkdir(parents=True)
+    (out / ".partial" / "song1.killed" / "source.wav.part").write_bytes(b"RIFF")
+    options = DownloadOptions(out_dir=out, url_template=f"http://127.0.0.1:{server.port}/{{id}}.wav", retries=0)
+    summary = download_all([DownloadItem("song0", "song0"), DownloadItem("missing", "missing")], options)
+    assert (summary.downloaded, summary.failed) == (1, 1)
+    assert sorted(p.name for p in out.iterdir()) == ["archive.jsonl", "errors.jsonl", "song0.flac"]
+    assert download_all([DownloadItem("song0", "song0")], options).skipped == 1  # a run with nothing to fetch
+    assert sorted(p.name for p in out.iterdir()) == ["archive.jsonl", "errors.jsonl", "song0.flac"]
+
+
+def test_partial_folder_with_files_is_kept(tmp_path):
+    """Only an empty ``.partial/`` is removed: files still in it are never deleted at the end of a run."""
+    from lyricalign.data_pipeline.download import _remove_if_empty
+
+    folder = tmp_path / ".partial"
+    (folder / "song0.abc").mkdir(parents=True)
+    (folder / "song0.abc" / "source.wav.part").write_bytes(b"RIFF")
+    _remove_if_empty(folder)
+    assert (folder / "song0.abc" / "source.wav.part").read_bytes() == b"RIFF"
+    (folder / "song0.abc" / "source.wav.part").unlink()
+    (folder / "song0.abc").rmdir()
+    _remove_if_empty(folder)
+    assert not folder.exists()
+    _remove_if_empty(folder)  # already gone: nothing to do
+
+
 def test_corrupt_existing_file_is_downloaded_again(tmp_path, server):
     options = DownloadOptions(out_dir=tmp_path / "out", url_template=f"http://127.0.0.1:{server.port}/{{id}}.wav", retries=0)
     items = [DownloadItem("song1", "song1")]
@@ -135,6 +165,7 @@ def test_sigkill_midway_then_resume(tmp_path):
             time.sleep(0.02)
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
+        assert (out / ".partial").is_dir()  # a killed run never reaches its end: the next run clears it
         done_first = [json.loads(x)["id"] for x in archive.read_text().splitlines()]
         assert 2 <= len(done_first) < len(durations), "the first run must be killed midway"
         for path in out.glob("*.flac"):  # whatever is under a final name is complete
@@ -147,7 +178,7 @@ def test_sigkill_midway_then_resume(tmp_path):
         _check_complete(out, durations)
         assert not any(g.removesuffix(".wav") in done_first for g in srv.gets(log_offset))
         assert sorted(json.loads(x)["id"] for x in archive.read_text().splitlines()) == sorted(durations)
-        assert not list((out / ".partial").iterdir())
+        assert not (out / ".partial").exists()  # the completed run removed it, empty
     finally:
         srv.close()
 

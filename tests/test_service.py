@@ -218,6 +218,8 @@ def _long_wav(seconds: float) -> bytes:
         ("long_lyrics", 413, "over the limit of 2000"),
         ("unknown_method", 400, "unknown method 'magic'"),
         ("unknown_language", 400, "unsupported language"),
+        ("unknown_field", 400, "unknown field 'langauge' (did you mean 'language'?); the accepted fields are "
+                               "audio, lyrics, language, method, format, adaptation, keep_markers"),
         ("too_large", 413, "over the limit of 2.0 MiB"),
         ("too_long", 422, "over the limit of 30 s"),
     ],
@@ -237,6 +239,7 @@ def test_bad_requests_get_4xx_json_and_server_keeps_answering(live_service, song
         "long_lyrics": lambda: _post(url, wav, "la " * 700),
         "unknown_method": lambda: _post(url, wav, text, method="magic"),
         "unknown_language": lambda: _post(url, wav, text, language="klingon"),
+        "unknown_field": lambda: _post(url, wav, text, method="uniform", langauge="fr"),
         "too_large": lambda: _post(url, b"\0" * (3 * 1024 * 1024), text),
         "too_long": lambda: _post(url, _long_wav(31), text, method="uniform"),
     }[case]()
