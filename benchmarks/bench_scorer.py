@@ -50,7 +50,7 @@ def main() -> int:
     print("| block frames | threads | wall s | CPU s |")
     print("|---:|---:|---:|---:|")
     for threads in (int(t) for t in args.threads.split(",")):
-        scorer = SenoneScorer(checkpoint.scorer_path, threads=threads)
+        scorer = SenoneScorer.for_checkpoint(checkpoint, threads=threads)
         for block in (int(b) for b in args.blocks.split(",")):
             scorer_module.BLOCK_FRAMES = block
             best_wall = best_cpu = float("inf")
@@ -72,7 +72,7 @@ def profile(args) -> int:
     import onnxruntime as ort
 
     from lyricalign.acoustic.checkpoint import default_checkpoint_folder, load_checkpoint
-    from lyricalign.acoustic.scorer import SenoneSelection, session_options
+    from lyricalign.acoustic.scorer import MeanTransform, SenoneScorer, SenoneSelection, session_options
 
     checkpoint = load_checkpoint(args.checkpoint or default_checkpoint_folder())
     rng = np.random.default_rng(0)
@@ -86,8 +86,9 @@ def profile(args) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-scorer-"))
     options.profile_file_prefix = str(work / "scorer")
     session = ort.InferenceSession(str(checkpoint.scorer_path), options, providers=["CPUExecutionProvider"])
-    feeds = {"features": rng.normal(0, 3, (block, 39)).astype(np.float32), "senones": selection.senones,
-             "counts": selection.counts}
+    song = SenoneScorer.for_checkpoint(checkpoint, threads=1).song_inputs(
+        selection, MeanTransform.identity(checkpoint.n_codebooks, 39))
+    feeds = {"features": rng.normal(0, 3, (block, 39)).astype(np.float32), **song}
     calls = 50
     for _ in range(5):
         session.run(None, feeds)

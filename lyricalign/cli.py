@@ -130,11 +130,13 @@ def run_align(args: argparse.Namespace) -> int:
     fmt = output_format(args.format, args.output)
     with Stages(["lyrics", "audio", "model", "align", "write"]) as stages, progress_callback(stages), \
             ThreadPoolExecutor(1, thread_name_prefix="load-model") as loader:
-        # The model loads while the lyrics are read and the audio decodes; it warms up while the engine
-        # prepares the audio (the hmm engine's features).
+        # The model loads while the lyrics are read, the engine prepares them while the audio decodes (the
+        # hmm engine's decoding graph), and it warms up while the engine prepares the audio (the features).
         loading = loader.submit(create_engine_for, options)
         lyrics = prepare_lyrics(read_lyrics_file(args.lyrics), options.language, options.keep_markers)
         release_language_models()  # one song: free the detector's memory before the alignment's
+        # An error here is only a lost head start: the alignment prepares the lyrics again and raises it.
+        loader.submit(lambda: loading.result().prepare_text(lyrics))
         stages.next()
         audio = load_audio(args.audio, limits)
         stages.next()

@@ -65,16 +65,6 @@ def test_onnx_scores_equal_the_numpy_reference(checkpoint):
         np.testing.assert_allclose(scorer(features, selection, transform), expected, atol=1e-3, rtol=1e-5)
 
 
-def test_a_scorer_without_the_gaussians_scores_the_identity_only(checkpoint):
-    scorer = SenoneScorer(checkpoint.scorer_path)
-    selection = SenoneSelection.of(np.arange(10), checkpoint.definition.senone_codebook, 42)
-    frames = np.zeros((3, 39), np.float32)
-    assert scorer(frames, selection, MeanTransform.identity(42, 39)).shape == (3, 10)
-    shifted = MeanTransform(np.ones((42, 39), np.float32), np.full((42, 39), 0.5, np.float32))
-    with pytest.raises(ValueError, match="identity transform only"):
-        scorer(frames, selection, shifted)
-
-
 def test_selection_maps_senones_to_columns(checkpoint):
     selection = SenoneSelection.of(np.array([700, 5, 700, 42]), checkpoint.definition.senone_codebook, 42)
     assert len(selection.senones) == 3
@@ -231,6 +221,24 @@ def test_engine_aligns_a_synthetic_song(synthetic):
     assert not any(w.interpolated for w in result.words)
     assert all(0.0 < w.confidence <= 1.0 for w in result.words)
     assert result.extras["states"] > 3 * 3 * 13 and result.extras["adaptation"]["iterations"] == 0
+
+
+def test_prepared_lyrics_are_not_prepared_again_and_give_the_same_alignment(synthetic, monkeypatch):
+    from lyricalign.engines import hmm as hmm_module
+
+    engine = HMMEngine(adaptation_iterations=0)
+    lyrics = parse_lyrics(synthetic.lyrics_text, "en")
+    plain = engine.align(synthetic.audio, lyrics)
+    built = []
+    real_build = hmm_module.build_word_graph
+    monkeypatch.setattr(hmm_module, "build_word_graph", lambda *a, **k: built.append(1) or real_build(*a, **k))
+    engine.prepare_text(lyrics)
+    assert len(built) == 1
+    prepared = engine.align(synthetic.audio, lyrics)
+    assert len(built) == 1  # the prepared graph was used
+    assert [(w.start, w.end) for w in prepared.words] == [(w.start, w.end) for w in plain.words]
+    engine.align(synthetic.audio, parse_lyrics(synthetic.lyrics_text, "en"))  # equal text, another object
+    assert len(built) == 2
 
 
 def test_prepared_features_give_the_same_alignment_and_foreign_ones_are_ignored(synthetic, monkeypatch):

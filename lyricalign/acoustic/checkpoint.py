@@ -5,7 +5,7 @@ Layout (``training/acoustic_export.py`` writes it)::
     scorer.onnx          senone scorer (contract in lyricalign.acoustic.scorer), identity in metadata_props
     checkpoint.json      CheckpointInfo: name, version, source, senone count, phones, feature parameters
     mdef, transition_matrices, feat.params, noisedict    the model's topology, unchanged
-    means, variances, sendump    the Gaussians and mixture weights (for per-song adaptation statistics)
+    means, variances, sendump    the Gaussians and mixture weights (each song's scorer inputs, adaptation statistics)
     dictionary.dict      CMU pronunciation dictionary (English words)
 
 Installed checkpoints live in ``$LYRICALIGN_HOME/models/acoustic/<name>-<version>/``; the newest
@@ -45,7 +45,7 @@ SCORER_FILE = "scorer.onnx"
 INFO_FILE = "checkpoint.json"
 DICTIONARY_FILE = "dictionary.dict"
 TOPOLOGY_FILES = ("mdef", "transition_matrices", "feat.params", "noisedict")
-GAUSSIAN_FILES = ("means", "variances", "sendump")  # baked into scorer.onnx; read again only to adapt
+GAUSSIAN_FILES = ("means", "variances", "sendump")  # also in scorer.onnx; read for each song's scorer inputs
 MODEL_FILES = (*TOPOLOGY_FILES, *GAUSSIAN_FILES)
 ACOUSTIC_ENV = "LYRICALIGN_ACOUSTIC"
 ACOUSTIC_DIR = "acoustic"

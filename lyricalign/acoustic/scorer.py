@@ -6,22 +6,26 @@ where ``c(s)`` is the senone's codebook and ``mu' = scale[c] * mu + bias[c]`` (a
 mean transform, identity by default; see :mod:`lyricalign.acoustic.adaptation`).
 
 Only the senones a song's graph uses are scored (about 850 of 5,126 for a 3-minute song: 7x less
-work). The ONNX graph (built by ``training/acoustic_export.py``) takes them grouped by codebook:
-``senones`` sorted by codebook and ``counts`` per codebook, so each codebook's mixture sums are
-one matrix product ``E_c (N, 128) @ W_c (128, S_c)`` with no ragged gather. Frames go through in
-blocks of :data:`BLOCK_FRAMES` so memory stays bounded whatever the song's length.
+work). The ONNX graph (built by ``training/acoustic_export.py``) is one chain per codebook ``c``:
+its Gaussians' log-densities as one matrix product of the frames' ``[x^2, x, 1]`` with the
+quadratic form ``form_c``, then its senones' mixture sums as one product with ``weights_c``. Both are
+overridable initializers holding the pretrained model; :class:`SenoneScorer` feeds a song's own
+(the weights of its selected senones, the forms of its mean transform), built once per song and
+reused by every block, so no call gathers or copies parameters. Frames go through in blocks of
+:data:`BLOCK_FRAMES` so memory stays bounded whatever the song's length.
 
-Graph contract (inputs -> output), names in :data:`INPUTS` / :data:`OUTPUT`:
-``features (N, D) float32, senones (S,) int64, counts (C,) int64[, gaussians (C, K, 2d+1, G)
-float32] -> scores (N, S) float32``. ``gaussians`` (:func:`quadratic_form`) defaults to the
-pretrained model (an initializer of the same name); an adapted model's is computed once per call
-here, not once per block inside the graph (a third of the graph's time when it was).
+Graph contract (inputs -> output): ``features (N, D) float32`` and, per codebook ``c`` (names
+:func:`form_input`, :func:`weights_input`), ``form_c (K, 2d+1, G_c)`` and ``weights_c (K, G_c, S_c)``
+float32 ``-> scores (N, sum S_c) float32``, codebook by codebook. Defaults: every Gaussian and every
+senone (by id) of the codebook, so ``features`` alone scores the whole model. A codebook a song does
+not use gets one zero Gaussian and no senones (an empty chain).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +38,21 @@ from .checkpoint import AcousticCheckpoint, Gaussians
 
 logger = logging.getLogger(__name__)
 
-INPUTS = ("features", "senones", "counts", "gaussians")
+FEATURES = "features"
 OUTPUT = "scores"
-#: Frames per ONNX call. 64 is as fast as 128 in benchmarks/bench_scorer.py on two threads and costs
-#: about 5 % more CPU in a whole alignment (more calls), for half the buffers: a 10-minute song peaks
-#: at 482 MB instead of 506 (benchmarks/bench_align.py --long-minutes 10).
-BLOCK_FRAMES = 64
+#: Frames per ONNX call (benchmarks/bench_scorer.py; docs/benchmarks.md).
+BLOCK_FRAMES = 128
+SONG_INPUTS_KEPT = 4  # songs' parameter sets kept (a pass re-uses one for all its blocks; a server interleaves)
+
+
+def form_input(codebook: int) -> str:
+    """The graph input of codebook ``codebook``'s quadratic form ``(K, 2d+1, G)``."""
+    return f"form_{codebook}"
+
+
+def weights_input(codebook: int) -> str:
+    """The graph input of codebook ``codebook``'s selected senones' mixture weights ``(K, G, S_c)``."""
+    return f"weights_{codebook}"
 THREADS_ENV = "LYRICALIGN_INTRA_OP_THREADS"
 
 
@@ -134,8 +147,9 @@ class SenoneScorer:
 
     def __init__(self, path: str | Path, threads: int | None = None, providers: tuple[str, ...] | None = None,
                  gaussians: "Gaussians | Callable[[], Gaussians] | None" = None) -> None:
-        """``gaussians`` (or a function loading them on first use): the model's means and variances,
-        needed only to score under a mean transform other than the identity."""
+        """``gaussians`` (or a function loading them on first use): the model's means, variances and
+        mixture weights, from which each song's inputs are made; without them only
+        :meth:`score_with_defaults` (the graph's own initializers, every senone) can run."""
         import onnxruntime as ort
 
         options = session_options()
@@ -145,46 +159,76 @@ class SenoneScorer:
             self._session = ort.InferenceSession(str(path), options, providers=chosen)
         except Exception as e:  # onnxruntime raises its own exception types for unreadable graphs
             raise ModelError(f"{path}: cannot load the senone scorer: {e}") from e
-        names = tuple(i.name for i in [*self._session.get_inputs(), *self._session.get_overridable_initializers()])
-        if set(names) != set(INPUTS) or [o.name for o in self._session.get_outputs()] != [OUTPUT]:
-            raise ModelError(f"{path}: not a lyricalign senone scorer (inputs {names})")
+        self.n_codebooks = _check_contract(self._session, path)
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
         self.threads = threads or int(os.environ.get(THREADS_ENV, "0") or 0) or os.cpu_count() or 1
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="scorer") if self.threads > 1 else None
         self._gaussians = gaussians
-        self._forms: dict[bytes, np.ndarray] = {}  # the last transform's quadratic form (one pass: many calls)
+        self._song_inputs_cache: dict[bytes, dict[str, np.ndarray]] = {}  # insertion order: oldest first
+        self._lock = threading.Lock()
 
     @classmethod
     def for_checkpoint(cls, checkpoint: "AcousticCheckpoint", threads: int | None = None,
                        providers: tuple[str, ...] | None = None) -> "SenoneScorer":
-        """The checkpoint's scorer, able to score adapted means (its Gaussians load on first need)."""
+        """The checkpoint's scorer (its Gaussians load on first need)."""
         return cls(checkpoint.scorer_path, threads, providers, gaussians=lambda: checkpoint.gaussians)
 
-    def _quadratic_form(self, transform: MeanTransform) -> np.ndarray:
-        key = transform.scale.tobytes() + transform.bias.tobytes()
-        form = self._forms.get(key)
-        if form is None:
-            if self._gaussians is None:
-                raise ValueError("this scorer was made without the model's Gaussians: it scores the identity "
-                                 "transform only")
-            gaussians = self._gaussians if isinstance(self._gaussians, Gaussians) else self._gaussians()
-            form = quadratic_form(gaussians.means, gaussians.variances, transform)
-            self._forms = {key: form}  # replaced whole: threads scoring other transforms never see a half state
-        return form
+    def _model(self) -> Gaussians:
+        if self._gaussians is None:
+            raise ValueError("this scorer was made without the model's Gaussians: it can only score every senone "
+                             "with the graph's defaults (score_with_defaults)")
+        if not isinstance(self._gaussians, Gaussians):
+            self._gaussians = self._gaussians()
+        return self._gaussians
+
+    def song_inputs(self, selection: SenoneSelection, transform: MeanTransform) -> dict[str, np.ndarray]:
+        """The graph's per-codebook inputs for ``selection`` under ``transform`` (built once, then cached)."""
+        key = selection.senones.tobytes() + transform.scale.tobytes() + transform.bias.tobytes()
+        with self._lock:
+            cached = self._song_inputs_cache.get(key)
+        if cached is not None:
+            return cached
+        model = self._model()
+        if len(selection.counts) != self.n_codebooks:
+            raise ValueError(f"the selection has {len(selection.counts)} codebooks, the scorer {self.n_codebooks}")
+        forms = quadratic_form(model.means, model.variances, transform)  # (C, K, 2d+1, G)
+        weights = np.exp(model.log_weights[selection.senones].astype(np.float64)).astype(np.float32)  # (S, K, G)
+        n_streams, width = forms.shape[1], forms.shape[2]
+        inputs: dict[str, np.ndarray] = {}
+        ends = np.cumsum(selection.counts)
+        for c, (count, end) in enumerate(zip(selection.counts, ends)):
+            if count:
+                inputs[form_input(c)] = forms[c]
+                inputs[weights_input(c)] = np.ascontiguousarray(weights[end - count:end].transpose(1, 2, 0))
+            else:  # an empty chain: one zero Gaussian, no senones
+                inputs[form_input(c)] = np.zeros((n_streams, width, 1), np.float32)
+                inputs[weights_input(c)] = np.zeros((n_streams, 1, 0), np.float32)
+        with self._lock:
+            self._song_inputs_cache[key] = inputs
+            while len(self._song_inputs_cache) > SONG_INPUTS_KEPT:
+                del self._song_inputs_cache[next(iter(self._song_inputs_cache))]
+        return inputs
 
     def __call__(self, features: np.ndarray, selection: SenoneSelection, transform: MeanTransform) -> np.ndarray:
         """Scores ``(N, S)`` float32 of ``features`` ``(N, D)`` for the selected senones, block by block."""
         features = np.ascontiguousarray(features, dtype=np.float32)
         if features.ndim != 2 or features.shape[1] != transform.scale.shape[1]:
             raise ValueError(f"features must be (N, {transform.scale.shape[1]}), got {features.shape}")
-        out = np.empty((len(features), len(selection.senones)), dtype=np.float32)
-        fixed = {"senones": selection.senones, "counts": selection.counts}
-        if not transform.is_identity:
-            fixed["gaussians"] = self._quadratic_form(transform)
+        return self._run(features, len(selection.senones), self.song_inputs(selection, transform))
+
+    def score_with_defaults(self, features: np.ndarray) -> np.ndarray:
+        """``(N, n_senones)``: every senone, in codebook order, from the graph's own initializers only."""
+        features = np.ascontiguousarray(features, dtype=np.float32)
+        n_senones = int(self.metadata.get("lyricalign.n_senones", 0)) or self._session.run(
+            [OUTPUT], {FEATURES: features[:1]})[0].shape[1]
+        return self._run(features, n_senones, {})
+
+    def _run(self, features: np.ndarray, n_columns: int, fixed: dict[str, np.ndarray]) -> np.ndarray:
+        out = np.empty((len(features), n_columns), dtype=np.float32)
 
         def run(start: int) -> None:
             block = features[start : start + BLOCK_FRAMES]
-            out[start : start + len(block)] = self._session.run([OUTPUT], {"features": block, **fixed})[0]
+            out[start : start + len(block)] = self._session.run([OUTPUT], {FEATURES: block, **fixed})[0]
 
         starts = range(0, len(features), BLOCK_FRAMES)
         if self._pool is None or len(starts) == 1:
@@ -193,6 +237,19 @@ class SenoneScorer:
         else:
             list(self._pool.map(run, starts))
         return out
+
+
+def _check_contract(session, path: str | Path) -> int:
+    """The number of codebooks of a scorer graph; ModelError unless it follows the contract above."""
+    inputs = [i.name for i in session.get_inputs()]
+    overridable = {i.name for i in session.get_overridable_initializers()}
+    n_codebooks = sum(1 for name in overridable if name.startswith("form_"))
+    expected = {form_input(c) for c in range(n_codebooks)} | {weights_input(c) for c in range(n_codebooks)}
+    if FEATURES not in inputs or not n_codebooks or not expected <= overridable \
+            or [o.name for o in session.get_outputs()] != [OUTPUT]:
+        raise ModelError(f"{path}: not a lyricalign senone scorer of this version (inputs {sorted(inputs)}; "
+                         "re-install it: lyricalign models install-acoustic)")
+    return n_codebooks
 
 
 def quadratic_form(means: np.ndarray, variances: np.ndarray, transform: MeanTransform | None = None) -> np.ndarray:

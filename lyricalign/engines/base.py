@@ -89,6 +89,11 @@ class Engine(ABC):
         """Do the one-off work of a first alignment now (compiled kernels, runtime sessions), e.g. in a
         thread while the caller decodes the audio. Optional; the default does nothing."""
 
+    def prepare_text(self, lyrics: Lyrics) -> None:
+        """Do the work of aligning ``lyrics`` that needs no audio now (e.g. the hmm engine's decoding
+        graph, in a thread while the caller decodes the audio); :meth:`align` of the same ``lyrics``
+        object then skips it. Optional; the default does nothing."""
+
     def prepare(self, audio: np.ndarray) -> PreparedAudio:
         """What :meth:`align` will need from ``audio`` (``(N,)`` float32 at 16 kHz) before the lyrics, e.g.
         while :meth:`warm_up` runs in another thread. Optional; the default prepares nothing."""

@@ -113,6 +113,8 @@ class HMMEngine(Engine):
         self._score = score_function or SenoneScorer.for_checkpoint(self.checkpoint)
         definition = self.checkpoint.definition
         self._ci_senones = np.arange(definition.n_ci_senones, dtype=np.int64)
+        # The last prepare_text's (lyrics, its pronunciations and graph); one tuple, replaced whole (threads).
+        self._prepared_text: tuple[Lyrics, tuple[list, list[int], WordGraph]] | None = None
 
     @property
     def model_name(self) -> str:
@@ -128,6 +130,23 @@ class HMMEngine(Engine):
         # Not English: no dictionary scan. Marked as detected: no text-language check (lingua stays unloaded).
         lyrics = replace(parse_lyrics("sol mar", "es"), detection=LanguageDetection("es", 1.0))
         self.align_words(np.zeros(2 * self.checkpoint.frontend.sample_rate, np.float32), lyrics)
+
+    def prepare_text(self, lyrics: Lyrics) -> None:
+        """Build the song's pronunciations and decoding graph now (the CLI does it while the audio decodes)."""
+        self._prepared_text = (lyrics, self._song_text(lyrics))
+
+    def _song_text(self, lyrics: Lyrics) -> tuple[list, list[int], WordGraph]:
+        """``(pronunciations per token, the tokens that have one, the decoding graph)`` of ``lyrics``."""
+        prepared = self._prepared_text
+        if prepared is not None and prepared[0] is lyrics:
+            return prepared[1]
+        vocabulary = {part for w in lyrics.words for part in w.spoken.split()} if lyrics.language == "en" else ()
+        prons = pronunciations(lyrics, self.checkpoint.pronunciations_of(vocabulary),
+                               self.options.alternative_pronunciations, self.options.sung_vocables)
+        tokens = [i for i, p in enumerate(prons) if p]
+        graph = build_word_graph(prons, tokens, self.checkpoint.definition, self.checkpoint.log_transitions,
+                                 self.options.graph)
+        return prons, tokens, graph
 
     def prepare(self, audio: np.ndarray) -> PreparedAudio:
         """The features of ``audio`` (the CLI computes them while the kernels warm up); the waveform is
@@ -157,12 +176,7 @@ class HMMEngine(Engine):
         features = analysis.features
         clock = _Clock()
         clock.laps["features"] = round(analysis.seconds, 4)
-        vocabulary = {part for w in lyrics.words for part in w.spoken.split()} if lyrics.language == "en" else ()
-        prons = pronunciations(lyrics, self.checkpoint.pronunciations_of(vocabulary),
-                               self.options.alternative_pronunciations, self.options.sung_vocables)
-        tokens = [i for i, p in enumerate(prons) if p]
-        graph = build_word_graph(prons, tokens, self.checkpoint.definition, self.checkpoint.log_transitions,
-                                 self.options.graph)
+        prons, tokens, graph = self._song_text(lyrics)
         clock.lap("graph")
         _check_length(len(features), [prons[t] for t in tokens])
         report(PROGRESS_STAGE, 0.05)
