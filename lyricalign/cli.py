@@ -130,18 +130,18 @@ def run_align(args: argparse.Namespace) -> int:
     fmt = output_format(args.format, args.output)
     with Stages(["lyrics", "audio", "model", "align", "write"]) as stages, progress_callback(stages), \
             ThreadPoolExecutor(1, thread_name_prefix="load-model") as loader:
-        # The model loads while the lyrics are read, the engine prepares them while the audio decodes (the
-        # hmm engine's decoding graph), and it warms up while the engine prepares the audio (the features).
+        # The model loads while the lyrics are read; while the audio decodes, the engine prepares the lyrics
+        # (the hmm engine's decoding graph) and warms up. An error in either is only a lost head start: the
+        # alignment prepares the lyrics again and raises it, and loading.result() raises the engine's own.
         loading = loader.submit(create_engine_for, options)
         lyrics = prepare_lyrics(read_lyrics_file(args.lyrics), options.language, options.keep_markers)
         release_language_models()  # one song: free the detector's memory before the alignment's
-        # An error here is only a lost head start: the alignment prepares the lyrics again and raises it.
         loader.submit(lambda: loading.result().prepare_text(lyrics))
+        warming = loader.submit(lambda: loading.result().warm_up())
         stages.next()
         audio = load_audio(args.audio, limits)
         stages.next()
         engine = loading.result()
-        warming = loader.submit(engine.warm_up)
         prepared = engine.prepare(audio)
         del audio  # what the engine keeps of it is in `prepared` (the hmm engine: the features, not the waveform)
         warming.result()
