@@ -40,8 +40,9 @@ logger = logging.getLogger(__name__)
 
 FEATURES = "features"
 OUTPUT = "scores"
-#: Frames per ONNX call (benchmarks/bench_scorer.py; docs/benchmarks.md).
-BLOCK_FRAMES = 128
+#: Frames per ONNX call: four per scoring request of the hmm engine (1,024 frames), two per core. In a
+#: whole alignment 256 took 10-20 % less CPU than 128 or 64 (docs/benchmarks.md).
+BLOCK_FRAMES = 256
 SONG_INPUTS_KEPT = 4  # songs' parameter sets kept (a pass re-uses one for all its blocks; a server interleaves)
 
 
