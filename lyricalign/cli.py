@@ -35,17 +35,17 @@ PLUGIN_MODULES = ("lyricalign.evaluation", "lyricalign.data_pipeline.cli", "lyri
                   "lyricalign.training.train")
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse, with bad usage said as every other error is: one line ``lyricalign: error: ...``, exit 2
     (argparse's own prints the usage and ``lyricalign align: error: ...``). The subcommands' parsers,
-    made by ``add_subparsers``, are of this class too."""
+    made by ``add_subparsers``, are of this class too; so are the folders' own entry points'."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"lyricalign: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(EXIT_USAGE, f"{self.prog.split()[0]}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="lyricalign", description="Align song lyrics to audio.")
+    parser = OneLineParser(prog="lyricalign", description="Align song lyrics to audio.")
     parser.add_argument("--version", action="version", version=f"lyricalign {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug, tracebacks)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -19,3 +19,15 @@ def test_a_missing_or_broken_model_is_one_line(tmp_path: Path, capsys) -> None:
     assert main([str(broken)]) == 2
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"lyricalign.training.register: error: {broken}: not a loadable ONNX model")
+
+
+def test_bad_usage_is_one_line_too(capsys) -> None:
+    for argv in ([], ["a.onnx", "--nosuch"]):
+        try:
+            main(argv)
+        except SystemExit as stop:
+            assert stop.code == 2
+        else:
+            raise AssertionError(f"{argv} did not exit")
+        lines = capsys.readouterr().err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("lyricalign.training.register: error: "), lines

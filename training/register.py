@@ -9,12 +9,12 @@ core loader. Labels (``trained``, ``languages``...) make ``bentoml models list``
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 import sys
 from pathlib import Path
 
+from lyricalign.cli import OneLineParser
 from lyricalign.errors import LyricalignError, ModelError
 from lyricalign.exit_codes import EXIT_USAGE
 from lyricalign.acoustic.ctc_metadata import read_metadata
@@ -83,8 +83,8 @@ def register_acoustic(folder: Path, name: str = ACOUSTIC_NAME) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lyricalign.training.register",
-                                     description="Register an exported ONNX model in the BentoML model store.")
+    parser = OneLineParser(prog="lyricalign.training.register",
+                           description="Register an exported ONNX model in the BentoML model store.")
     parser.add_argument("onnx", type=Path, help="an ONNX file written by `lyricalign export`")
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"model name in the store (default: {DEFAULT_NAME})")
     args = parser.parse_args(argv)
