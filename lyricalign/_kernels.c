@@ -32,7 +32,7 @@
 #define LA_HOT
 #endif
 
-#define LA_ABI_VERSION 1
+#define LA_ABI_VERSION 2
 
 LA_EXPORT int la_abi_version(void) { return LA_ABI_VERSION; }
 
@@ -58,6 +58,7 @@ LA_EXPORT LA_HOT int la_viterbi_forward(double *d, const float *scores, int64_t 
         return -1;
     }
     new_d[0] = -INFINITY;
+    d[0] = -INFINITY; /* the sentinel: state 0 has no state before it */
     for (int64_t t = 0; t < n_frames; t++) {
         const float *sc = scores + t * n_cols;
         if (first && t == 0) { /* d holds the initial log-probabilities */
@@ -100,22 +101,28 @@ LA_EXPORT LA_HOT int la_viterbi_forward(double *d, const float *scores, int64_t 
     return 0;
 }
 
-/* The state of every frame, from the last frame's state back through the packed back-pointers. */
-LA_EXPORT void la_viterbi_backtrace(const uint8_t *advanced, int64_t n_frames, int64_t adv_stride,
-                                    const uint8_t *jumped, int64_t jump_stride, const int64_t *jump_slot,
-                                    const int32_t *jump_start, const int32_t *jump_source, int64_t last,
-                                    int32_t *states) {
+/* The state of every frame, from the last frame's state back through the packed back-pointers of a
+ * graph of n states. Returns 0, or -1 when the back-pointers lead outside the graph (they were not
+ * written by la_viterbi_forward for this graph). */
+LA_EXPORT int la_viterbi_backtrace(const uint8_t *advanced, int64_t n_frames, int64_t adv_stride,
+                                   const uint8_t *jumped, int64_t jump_stride, const int64_t *jump_slot,
+                                   const int32_t *jump_start, const int32_t *jump_source, int64_t n, int64_t last,
+                                   int32_t *states) {
     int64_t s = last;
     for (int64_t t = n_frames - 1; t >= 0; t--) {
+        if (s < 0 || s >= n) return -1;
         states[t] = (int32_t)s;
         if (t == 0) break;
         int64_t m = jump_slot[s];
         int arg = m >= 0 ? (jumped[t * jump_stride + (m >> 1)] >> (4 * (m & 1))) & 15 : 0;
-        if (arg)
+        if (arg) {
+            if (arg > jump_start[s + 1] - jump_start[s]) return -1;
             s = jump_source[jump_start[s] + arg - 1];
-        else if ((advanced[t * adv_stride + (s >> 3)] >> (s & 7)) & 1)
+        } else if ((advanced[t * adv_stride + (s >> 3)] >> (s & 7)) & 1) {
             s = s - 1;
+        }
     }
+    return 0;
 }
 
 /* ---- the free phone loop's Viterbi score (lyricalign/align/forward.py) ---- */
@@ -179,11 +186,12 @@ LA_EXPORT void la_noise_track(const double *mel, int64_t n, int64_t width, doubl
         for (int64_t f = 0; f < width; f++) {
             double p = lambda_power * power[f] + (1.0 - lambda_power) * mel[t * width + f];
             noise[f] = envelope(noise[f], p, lambda_a, lambda_b);
-            double s = p - noise[f] > 1.0 ? p - noise[f] : 1.0;
+            double diff = p - noise[f];
+            double s = 1.0 > diff ? 1.0 : diff; /* Python's max(diff, 1.0), NaN included */
             floor_[f] = envelope(floor_[f], s, lambda_a, lambda_b);
             double decayed = peak[f] * lambda_t;
             out_decayed[t * width + f] = decayed;
-            peak[f] = decayed > s ? decayed : s;
+            peak[f] = s > decayed ? s : decayed; /* max(decayed, s) */
             power[f] = p;
             out_power[t * width + f] = p;
             out_signal[t * width + f] = s;

@@ -139,9 +139,13 @@ def run_align(args: argparse.Namespace) -> int:
         loader.submit(lambda: loading.result().prepare_text(lyrics))
         warming = loader.submit(lambda: loading.result().warm_up())
         stages.next()
-        audio = load_audio(args.audio, limits)
-        stages.next()
-        engine = loading.result()
+        try:
+            audio = load_audio(args.audio, limits)
+            stages.next()
+            engine = loading.result()
+        except BaseException:  # bad audio, no engine, Ctrl-C: the queued head start is not waited for
+            loader.shutdown(wait=False, cancel_futures=True)
+            raise
         prepared = engine.prepare(audio)
         del audio  # what the engine keeps of it is in `prepared` (the hmm engine: the features, not the waveform)
         warming.result()

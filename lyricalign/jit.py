@@ -65,11 +65,19 @@ class LazyKernel:
                     self._compiled = _compile(self.py_func, self.options)
         return self._compiled
 
-    def __call__(self, *args):
-        return self.compiled()(*args)
+    def __call__(self, *args, **kwargs):
+        return self.compiled()(*args, **kwargs)
+
+
+_COMPILING = threading.Lock()  # one first compilation at a time: _skip_blas_probe patches numba's module
 
 
 def _compile(py_func, options: dict):
+    with _COMPILING:
+        return _compile_now(py_func, options)
+
+
+def _compile_now(py_func, options: dict):
     try:
         import numba
     except ImportError:  # pragma: no cover - exercised only without numba

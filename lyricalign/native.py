@@ -26,14 +26,14 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 ENV_VAR = "LYRICALIGN_KERNELS"  # "numba": use the numba kernels even when the C library is built
-ABI_VERSION = 1  # la_abi_version() of the library this module was written for
+ABI_VERSION = 2  # la_abi_version() of the library this module was written for
 
 _i64, _f64, _int = ctypes.c_int64, ctypes.c_double, ctypes.c_int
 _ptr = ctypes.c_void_p
 _SIGNATURES: dict[str, tuple[type | None, list]] = {
     "la_viterbi_forward": (_int, [_ptr, _ptr, _i64, _i64, _f64, _ptr, _ptr, _ptr, _i64, _ptr, _ptr, _ptr, _ptr,
                                   _i64, _ptr, _i64, _ptr, _i64, _int, _int]),
-    "la_viterbi_backtrace": (None, [_ptr, _i64, _i64, _ptr, _i64, _ptr, _ptr, _ptr, _i64, _ptr]),
+    "la_viterbi_backtrace": (_int, [_ptr, _i64, _i64, _ptr, _i64, _ptr, _ptr, _ptr, _i64, _i64, _ptr]),
     "la_loop_forward": (_int, [_ptr, _ptr, _i64, _i64, _f64, _ptr, _i64, _i64, _ptr, _f64, _int]),
     "la_noise_track": (None, [_ptr, _i64, _i64, _f64, _f64, _f64, _f64] + [_ptr] * 8),
     "la_path_mixtures": (_int, [_ptr, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _i64, _int, _ptr,
@@ -51,16 +51,16 @@ def _load() -> ctypes.CDLL | None:
     try:
         lib = ctypes.CDLL(spec.origin)
         version = lib.la_abi_version()
-    except (OSError, AttributeError) as e:
-        logger.warning("cannot load %s (%s): using the numba kernels", spec.origin, e)
+        if version != ABI_VERSION:
+            logger.warning("%s is ABI %d, this lyricalign needs %d (rebuild it: pip install -e .): using numba",
+                           spec.origin, version, ABI_VERSION)
+            return None
+        for name, (result, args) in _SIGNATURES.items():
+            function = getattr(lib, name)
+            function.restype, function.argtypes = result, args
+    except (OSError, AttributeError) as e:  # unloadable, or a stale build missing a kernel
+        logger.warning("cannot use %s (%s): using the numba kernels", spec.origin, e)
         return None
-    if version != ABI_VERSION:
-        logger.warning("%s is ABI %d, this lyricalign needs %d (rebuild it: pip install -e .): using numba",
-                       spec.origin, version, ABI_VERSION)
-        return None
-    for name, (result, args) in _SIGNATURES.items():
-        function = getattr(lib, name)
-        function.restype, function.argtypes = result, args
     return lib
 
 
@@ -98,15 +98,28 @@ def _ok(status: int, what: str) -> None:
         raise MemoryError(f"{what}: out of memory")
 
 
+def _check_jumps(n: int, jump_start: np.ndarray, jump_source: np.ndarray, jump_logp: np.ndarray | None) -> None:
+    """The jump tables of a graph of ``n`` states (what :class:`~lyricalign.align.hmm_viterbi.HMMGraph`
+    guarantees), checked again here because C trusts them: O(N + J), small beside a block's B x N."""
+    n_jumps = len(jump_source)
+    if jump_start.shape != (n + 1,) or jump_source.shape != (n_jumps,) \
+            or (jump_logp is not None and jump_logp.shape != (n_jumps,)):
+        raise ValueError("the jump tables' shapes do not fit the graph")
+    if int(jump_start[0]) != 0 or int(jump_start[-1]) != n_jumps or np.any(np.diff(jump_start) < 0):
+        raise ValueError("jump_start must rise from 0 to the number of jumps")
+    _check_index(jump_source, n, "jump_source")
+
+
 def viterbi_forward(d, scores, scale, emission, self_logp, next_logp, jump_start, jump_source, jump_logp,
                     jump_targets, advanced, jumped, first, record):
     """C twin of ``hmm_viterbi._forward_block`` (its docstring has the arguments); returns ``d``."""
     n = len(emission)
-    if d.shape != (n + 1,) or scores.ndim != 2 or len(self_logp) != n or len(next_logp) != n \
-            or jump_start.shape != (n + 1,):
+    if d.shape != (n + 1,) or scores.ndim != 2 or emission.shape != (n,) or self_logp.shape != (n,) \
+            or next_logp.shape != (n,) or jump_targets.ndim != 1:
         raise ValueError("viterbi_forward: inconsistent shapes")
     _check_index(emission, scores.shape[1], "emission")
     _check_index(jump_targets, n, "jump_targets")
+    _check_jumps(n, jump_start, jump_source, jump_logp)
     if record and (advanced.shape != (len(scores), (n + 7) // 8) or jumped.shape[0] != len(scores)
                    or 2 * jumped.shape[1] < len(jump_targets)):
         raise ValueError("viterbi_forward: back-pointer rows do not fit the block")
@@ -127,14 +140,19 @@ def viterbi_backtrace(advanced, jumped, jump_slot, jump_start, jump_source, last
     """C twin of ``hmm_viterbi._backtrace``: the ``(T,)`` int32 states ending in state ``last``."""
     n = len(jump_slot)
     if not 0 <= last < n or advanced.ndim != 2 or advanced.shape[1] != (n + 7) // 8 \
-            or jumped.shape[0] != advanced.shape[0] or jump_start.shape != (n + 1,):
+            or jumped.ndim != 2 or jumped.shape[0] != advanced.shape[0] or jump_slot.shape != (n,):
         raise ValueError("viterbi_backtrace: inconsistent shapes")
+    _check_jumps(n, jump_start, jump_source, None)
+    if len(jump_slot) and (int(jump_slot.min()) < -1 or int(jump_slot.max()) >= 2 * jumped.shape[1]):
+        raise ValueError("jump_slot holds slots outside the back-pointer rows")
     states = np.empty(advanced.shape[0], dtype=np.int32)
-    LIBRARY.la_viterbi_backtrace(
+    status = LIBRARY.la_viterbi_backtrace(
         _array(advanced, np.uint8, "advanced"), advanced.shape[0], advanced.shape[1],
         _array(jumped, np.uint8, "jumped"), jumped.shape[1], _array(jump_slot, np.int64, "jump_slot"),
-        _array(jump_start, np.int32, "jump_start"), _array(jump_source, np.int32, "jump_source"), int(last),
+        _array(jump_start, np.int32, "jump_start"), _array(jump_source, np.int32, "jump_source"), n, int(last),
         _array(states, np.int32, "states", True))
+    if status != 0:
+        raise ValueError("viterbi_backtrace: the back-pointers lead outside the graph")
     return states
 
 

@@ -27,7 +27,7 @@ fi
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[all]"
 # setup.py marks the C kernels optional (an install without a compiler falls back to numba); here they must build.
 .venv/bin/python -c "import lyricalign.native as n, sys; sys.exit(n.LIBRARY is None)" || {
-  echo "setup: the C kernels (lyricalign/_kernels.c) did not build: is a C compiler installed?" >&2; exit 1; }
+  echo "setup: the C kernels (lyricalign/_kernels.c) did not build: they need a C compiler and the Python headers of $PYTHON" >&2; exit 1; }
 # Byte-compile the editable sources now, as pip does for an installed wheel: with
 # PYTHONDONTWRITEBYTECODE set, every CLI run would otherwise recompile them (~0.15 s per run).
 .venv/bin/python -m compileall -q lyricalign service training data_pipeline loadtests >/dev/null

@@ -162,3 +162,42 @@ def test_lyricalign_kernels_numba_selects_the_numba_kernels() -> None:
             "print(h._forward_block is h._forward_block_numba)")
     assert _python(code, LYRICALIGN_KERNELS="numba") == "True"
     assert _python(code, LYRICALIGN_KERNELS="") == "False"
+
+
+def test_hostile_jump_tables_and_back_pointers_are_refused_not_followed() -> None:
+    rng = np.random.default_rng(2)
+    graph, bp, targets, scores, d = _forward_inputs(rng, 20, 10, True)
+    base = dict(d=d, scores=scores, scale=1.0, emission=graph.emission, self_logp=graph.self_logp,
+                next_logp=graph.next_logp, jump_start=graph.jump_start, jump_source=graph.jump_source,
+                jump_logp=graph.jump_logp, jump_targets=targets, advanced=bp.advanced, jumped=bp.jumped, first=True,
+                record=True)
+    far = graph.jump_source.copy()
+    far[0] = 2**30
+    bad_start = graph.jump_start.copy()
+    bad_start[5] = 2**30
+    for change in ({"jump_source": far}, {"jump_start": bad_start}, {"jump_logp": graph.jump_logp[:0]},
+                   {"self_logp": np.zeros((20, 0))}):
+        with pytest.raises(ValueError):
+            native.viterbi_forward(**{**base, **change})
+    native.viterbi_forward(**base)
+    corrupt = np.full_like(bp.jumped, 0xFF)  # every jump target "took" jump 15, which no state has
+    with pytest.raises(ValueError, match="outside the graph"):
+        native.viterbi_backtrace(bp.advanced, corrupt, bp.jump_slot, graph.jump_start, graph.jump_source,
+                                 int(targets[-1]))  # a jump target: its nibble is read on the first step back
+    slots = bp.jump_slot.copy()
+    slots[3] = 2**40
+    with pytest.raises(ValueError, match="jump_slot"):
+        native.viterbi_backtrace(bp.advanced, bp.jumped, slots, graph.jump_start, graph.jump_source, 19)
+
+
+def test_noise_trackers_treat_nan_as_numba_does() -> None:
+    mel = np.random.default_rng(4).gamma(2.0, 1e4, (20, 25))
+    mel[5:8, 3] = np.nan
+    outputs = []
+    for fn in (noise_removal._track_c, noise_removal._track_numba):
+        states = [mel[0].copy(), mel[0] / 20, mel[0] / 20, np.zeros(25)]
+        out = [np.empty(mel.shape) for _ in range(4)]
+        fn(mel, *states, *out)
+        outputs.append(states + out)
+    for c_array, numba_array in zip(*outputs):
+        np.testing.assert_array_equal(c_array, numba_array)  # NaN where numba has NaN

@@ -42,3 +42,17 @@ def test_a_scorer_graph_of_another_contract_is_refused(checkpoint, tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "other.onnx")
     with pytest.raises(ModelError, match="not a lyricalign senone scorer of this version"):
         SenoneScorer(tmp_path / "other.onnx")
+
+
+def test_selections_that_do_not_fit_the_graph_are_refused(checkpoint):
+    scorer = SenoneScorer.for_checkpoint(checkpoint, threads=1)
+    identity = MeanTransform.identity(42, 39)
+    frames = np.zeros((2, 39), np.float32)
+    books = checkpoint.definition.senone_codebook
+    good = SenoneSelection.of(np.array([3, 900, 2000]), books, 42)
+    assert scorer(frames, good, identity).shape == (2, 3)
+    for bad, message in ((SenoneSelection(good.senones[::-1].copy(), good.counts), "not grouped by codebook"),
+                         (SenoneSelection(good.senones, good.counts[:41]), "does not fit"),
+                         (SenoneSelection(np.array([3, 900, 99999]), good.counts), "senone ids must be")):
+        with pytest.raises(ValueError, match=message):
+            scorer(frames, bad, identity)

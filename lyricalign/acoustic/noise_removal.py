@@ -48,9 +48,9 @@ class NoiseRemover:
         if len(mel) == 0:
             return
         if self.power is None:
-            self.power = mel[0].copy()
-            self.noise = mel[0] / _MAX_GAIN
-            self.floor = mel[0] / _MAX_GAIN
+            self.power = np.array(mel[0], dtype=np.float64)
+            self.noise = self.power / _MAX_GAIN
+            self.floor = self.power / _MAX_GAIN
         power, signal, floor, decayed = (np.empty(mel.shape) for _ in range(4))
         _track(np.ascontiguousarray(mel, dtype=np.float64), self.power, self.noise, self.floor, self.peak,
                power, signal, floor, decayed)  # the states now hold the last frame's

@@ -52,7 +52,7 @@ def path_mixtures(features: np.ndarray, senones: np.ndarray, senone_codebook: np
     if features.ndim != 2 or features.shape[1] != n_streams * dim or len(senones) != len(features):
         raise ValueError(f"features must be (T, {n_streams * dim}) with one senone per frame, "
                          f"got {features.shape} and {senones.shape}")
-    variances = variances.astype(np.float64)
+    variances = np.ascontiguousarray(variances, dtype=np.float64)
     log_norm = -0.5 * np.log(2 * np.pi * variances).sum(axis=-1)  # (C, K, G)
     x = np.ascontiguousarray(features.reshape(len(features), n_streams, dim), dtype=np.float64)
     books = np.ascontiguousarray(senone_codebook[senones], dtype=np.int64)

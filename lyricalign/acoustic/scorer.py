@@ -27,9 +27,10 @@ import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -43,7 +44,7 @@ OUTPUT = "scores"
 #: Frames per ONNX call: four per scoring request of the hmm engine (1,024 frames), two per core. In a
 #: whole alignment 256 took 10-20 % less CPU than 128 or 64 (docs/benchmarks.md).
 BLOCK_FRAMES = 256
-SONG_INPUTS_KEPT = 4  # songs' parameter sets kept (a pass re-uses one for all its blocks; a server interleaves)
+SONG_INPUTS_KEPT = 8  # transforms' forms and selections' weights kept, each (a server interleaves songs)
 
 
 def form_input(codebook: int) -> str:
@@ -54,6 +55,8 @@ def form_input(codebook: int) -> str:
 def weights_input(codebook: int) -> str:
     """The graph input of codebook ``codebook``'s selected senones' mixture weights ``(K, G, S_c)``."""
     return f"weights_{codebook}"
+
+
 THREADS_ENV = "LYRICALIGN_INTRA_OP_THREADS"
 
 
@@ -147,10 +150,12 @@ class SenoneScorer:
     """
 
     def __init__(self, path: str | Path, threads: int | None = None, providers: tuple[str, ...] | None = None,
-                 gaussians: "Gaussians | Callable[[], Gaussians] | None" = None) -> None:
+                 gaussians: "Gaussians | Callable[[], Gaussians] | None" = None,
+                 senone_codebook: np.ndarray | None = None) -> None:
         """``gaussians`` (or a function loading them on first use): the model's means, variances and
         mixture weights, from which each song's inputs are made; without them only
-        :meth:`score_with_defaults` (the graph's own initializers, every senone) can run."""
+        :meth:`score_with_defaults` (the graph's own initializers, every senone) can run.
+        ``senone_codebook`` (``(n_senones,)``, optional): checks that selections are grouped by codebook."""
         import onnxruntime as ort
 
         options = session_options()
@@ -165,14 +170,17 @@ class SenoneScorer:
         self.threads = threads or int(os.environ.get(THREADS_ENV, "0") or 0) or os.cpu_count() or 1
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="scorer") if self.threads > 1 else None
         self._gaussians = gaussians
-        self._song_inputs_cache: dict[bytes, dict[str, np.ndarray]] = {}  # insertion order: oldest first
+        self._senone_codebook = senone_codebook
+        self._forms: OrderedDict[bytes, np.ndarray] = OrderedDict()  # by transform
+        self._weights: OrderedDict[bytes, list[np.ndarray | None]] = OrderedDict()  # by selection
         self._lock = threading.Lock()
 
     @classmethod
     def for_checkpoint(cls, checkpoint: "AcousticCheckpoint", threads: int | None = None,
                        providers: tuple[str, ...] | None = None) -> "SenoneScorer":
         """The checkpoint's scorer (its Gaussians load on first need)."""
-        return cls(checkpoint.scorer_path, threads, providers, gaussians=lambda: checkpoint.gaussians)
+        return cls(checkpoint.scorer_path, threads, providers, gaussians=lambda: checkpoint.gaussians,
+                   senone_codebook=checkpoint.definition.senone_codebook)
 
     def _model(self) -> Gaussians:
         if self._gaussians is None:
@@ -183,32 +191,57 @@ class SenoneScorer:
         return self._gaussians
 
     def song_inputs(self, selection: SenoneSelection, transform: MeanTransform) -> dict[str, np.ndarray]:
-        """The graph's per-codebook inputs for ``selection`` under ``transform`` (built once, then cached)."""
-        key = selection.senones.tobytes() + transform.scale.tobytes() + transform.bias.tobytes()
-        with self._lock:
-            cached = self._song_inputs_cache.get(key)
-        if cached is not None:
-            return cached
-        model = self._model()
-        if len(selection.counts) != self.n_codebooks:
-            raise ValueError(f"the selection has {len(selection.counts)} codebooks, the scorer {self.n_codebooks}")
-        forms = quadratic_form(model.means, model.variances, transform)  # (C, K, 2d+1, G)
-        weights = np.exp(model.log_weights[selection.senones].astype(np.float64)).astype(np.float32)  # (S, K, G)
-        n_streams, width = forms.shape[1], forms.shape[2]
+        """The graph's per-codebook inputs for ``selection`` under ``transform``: the forms depend on the
+        transform only (every first pass shares the identity's), the weights on the selection only (a
+        server's batches mix songs in many ways); each part is built once and kept (least recently used
+        first out)."""
+        if len(selection.counts) != self.n_codebooks or int(selection.counts.sum()) != len(selection.senones):
+            raise ValueError(f"a selection of {len(selection.senones)} senones over {len(selection.counts)} codebooks "
+                             f"does not fit this scorer's {self.n_codebooks} codebooks")
+        forms = self._cached(self._forms, transform.scale.tobytes() + transform.bias.tobytes(),
+                             lambda: self._forms_of(transform))
+        weights = self._cached(self._weights, selection.senones.tobytes() + selection.counts.tobytes(),
+                               lambda: self._weights_of(selection))
         inputs: dict[str, np.ndarray] = {}
-        ends = np.cumsum(selection.counts)
-        for c, (count, end) in enumerate(zip(selection.counts, ends)):
+        n_streams, width = forms.shape[1], forms.shape[2]
+        for c, (count, book_weights) in enumerate(zip(selection.counts, weights)):
             if count:
-                inputs[form_input(c)] = forms[c]
-                inputs[weights_input(c)] = np.ascontiguousarray(weights[end - count:end].transpose(1, 2, 0))
+                inputs[form_input(c)], inputs[weights_input(c)] = forms[c], book_weights
             else:  # an empty chain: one zero Gaussian, no senones
                 inputs[form_input(c)] = np.zeros((n_streams, width, 1), np.float32)
                 inputs[weights_input(c)] = np.zeros((n_streams, 1, 0), np.float32)
-        with self._lock:
-            self._song_inputs_cache[key] = inputs
-            while len(self._song_inputs_cache) > SONG_INPUTS_KEPT:
-                del self._song_inputs_cache[next(iter(self._song_inputs_cache))]
         return inputs
+
+    def _cached(self, cache: "OrderedDict[bytes, Any]", key: bytes, build: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
+        value = build()  # outside the lock: another thread may build the same; either copy is right
+        with self._lock:
+            cache[key] = value
+            while len(cache) > SONG_INPUTS_KEPT:
+                cache.popitem(last=False)
+        return value
+
+    def _forms_of(self, transform: MeanTransform) -> np.ndarray:
+        model = self._model()
+        return quadratic_form(model.means, model.variances, transform)  # (C, K, 2d+1, G)
+
+    def _weights_of(self, selection: SenoneSelection) -> list[np.ndarray | None]:
+        """Per codebook, its selected senones' mixture weights ``(K, G, S_c)`` (None for none)."""
+        model = self._model()
+        if len(selection.senones) and (int(selection.senones.min()) < 0
+                                       or int(selection.senones.max()) >= len(model.log_weights)):
+            raise ValueError(f"senone ids must be in [0, {len(model.log_weights)})")
+        books = np.repeat(np.arange(self.n_codebooks), selection.counts)
+        if self._senone_codebook is not None and not np.array_equal(self._senone_codebook[selection.senones], books):
+            raise ValueError("the selection's senones are not grouped by codebook as its counts say "
+                             "(use SenoneSelection.of)")
+        weights = np.exp(model.log_weights[selection.senones].astype(np.float64)).astype(np.float32)  # (S, K, G)
+        ends = np.cumsum(selection.counts)
+        return [np.ascontiguousarray(weights[end - count:end].transpose(1, 2, 0)) if count else None
+                for count, end in zip(selection.counts, ends)]
 
     def __call__(self, features: np.ndarray, selection: SenoneSelection, transform: MeanTransform) -> np.ndarray:
         """Scores ``(N, S)`` float32 of ``features`` ``(N, D)`` for the selected senones, block by block."""

@@ -69,6 +69,8 @@ class HMMGraph:
         n = len(self.emission)
         if n == 0:
             raise ValueError("an HMM graph needs at least one state")
+        if self.emission.ndim != 1 or int(self.emission.min()) < 0:
+            raise ValueError("emission must be (N,) score columns >= 0")
         for name in ("self_logp", "next_logp", "initial", "final"):
             if getattr(self, name).shape != (n,):
                 raise ValueError(f"{name} must be (N,) = ({n},)")
@@ -168,6 +170,7 @@ def _forward_block_numba(d, scores, scale, emission, self_logp, next_logp, jump_
     n = emission.shape[0]
     new = np.empty(n + 1, dtype=np.float64)
     new[0] = -np.inf
+    d[0] = -np.inf  # the sentinel: state 0 has no state before it
     moved = np.zeros(n + 8, dtype=np.uint8)
     for t in range(scores.shape[0]):
         sc = scores[t]
