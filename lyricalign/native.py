@@ -98,15 +98,17 @@ def _ok(status: int, what: str) -> None:
         raise MemoryError(f"{what}: out of memory")
 
 
-def _check_jumps(n: int, jump_start: np.ndarray, jump_source: np.ndarray, jump_logp: np.ndarray | None) -> None:
-    """The jump tables of a graph of ``n`` states (what :class:`~lyricalign.align.hmm_viterbi.HMMGraph`
-    guarantees), checked again here because C trusts them: O(N + J), small beside a block's B x N."""
-    n_jumps = len(jump_source)
-    if jump_start.shape != (n + 1,) or jump_source.shape != (n_jumps,) \
-            or (jump_logp is not None and jump_logp.shape != (n_jumps,)):
-        raise ValueError("the jump tables' shapes do not fit the graph")
-    if int(jump_start[0]) != 0 or int(jump_start[-1]) != n_jumps or np.any(np.diff(jump_start) < 0):
-        raise ValueError("jump_start must rise from 0 to the number of jumps")
+def check_jump_tables(n: int, jump_start: np.ndarray, jump_source: np.ndarray,
+                      jump_logp: np.ndarray | None = None) -> None:
+    """The jump tables of a graph of ``n`` states: ``jump_start`` ``(N + 1,)`` non-decreasing from 0 to the
+    number of jumps ``J``, ``jump_source`` ``(J,)`` states in ``[0, N)``, ``jump_logp`` ``(J,)`` (None: not
+    checked). :class:`~lyricalign.align.hmm_viterbi.HMMGraph` checks its own once; the C wrappers check
+    again because C trusts them (O(N + J), small beside a block's B x N)."""
+    if jump_start.shape != (n + 1,) or int(jump_start[0]) != 0 or np.any(np.diff(jump_start) < 0):
+        raise ValueError("jump_start must be (N + 1,) non-decreasing from 0")
+    n_jumps = int(jump_start[-1])
+    if jump_source.shape != (n_jumps,) or (jump_logp is not None and jump_logp.shape != (n_jumps,)):
+        raise ValueError(f"jump_source and jump_logp must have jump_start[-1] = {n_jumps} entries")
     _check_index(jump_source, n, "jump_source")
 
 
@@ -119,7 +121,7 @@ def viterbi_forward(d, scores, scale, emission, self_logp, next_logp, jump_start
         raise ValueError("viterbi_forward: inconsistent shapes")
     _check_index(emission, scores.shape[1], "emission")
     _check_index(jump_targets, n, "jump_targets")
-    _check_jumps(n, jump_start, jump_source, jump_logp)
+    check_jump_tables(n, jump_start, jump_source, jump_logp)
     if record and (advanced.shape != (len(scores), (n + 7) // 8) or jumped.shape[0] != len(scores)
                    or 2 * jumped.shape[1] < len(jump_targets)):
         raise ValueError("viterbi_forward: back-pointer rows do not fit the block")
@@ -142,7 +144,7 @@ def viterbi_backtrace(advanced, jumped, jump_slot, jump_start, jump_source, last
     if not 0 <= last < n or advanced.ndim != 2 or advanced.shape[1] != (n + 7) // 8 \
             or jumped.ndim != 2 or jumped.shape[0] != advanced.shape[0] or jump_slot.shape != (n,):
         raise ValueError("viterbi_backtrace: inconsistent shapes")
-    _check_jumps(n, jump_start, jump_source, None)
+    check_jump_tables(n, jump_start, jump_source)
     if len(jump_slot) and (int(jump_slot.min()) < -1 or int(jump_slot.max()) >= 2 * jumped.shape[1]):
         raise ValueError("jump_slot holds slots outside the back-pointer rows")
     states = np.empty(advanced.shape[0], dtype=np.int32)

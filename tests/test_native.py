@@ -80,16 +80,20 @@ def test_loop_forward_equals_numba_bit_for_bit(seed: int) -> None:
     np.testing.assert_array_equal(*results)
 
 
-def test_noise_trackers_equal_numba_bit_for_bit() -> None:
-    rng = np.random.default_rng(3)
-    mel = rng.gamma(2.0, 1e4, (200, 25))
+def _both_noise_trackers(mel: np.ndarray) -> list[list[np.ndarray]]:
+    """The C and the numba trackers' states and outputs after ``mel`` (each from fe_noise.c's first frame)."""
     outputs = []
     for fn in (noise_removal._track_c, noise_removal._track_numba):
-        states = [mel[0].copy(), mel[0] / 20, mel[0] / 20, np.zeros(25)]
+        states = [mel[0].copy(), mel[0] / 20, mel[0] / 20, np.zeros(mel.shape[1])]
         out = [np.empty(mel.shape) for _ in range(4)]
         fn(mel, *states, *out)
         outputs.append(states + out)
-    for c_array, numba_array in zip(*outputs):
+    return outputs
+
+
+def test_noise_trackers_equal_numba_bit_for_bit() -> None:
+    mel = np.random.default_rng(3).gamma(2.0, 1e4, (200, 25))
+    for c_array, numba_array in zip(*_both_noise_trackers(mel)):
         np.testing.assert_array_equal(c_array, numba_array)
 
 
@@ -193,11 +197,5 @@ def test_hostile_jump_tables_and_back_pointers_are_refused_not_followed() -> Non
 def test_noise_trackers_treat_nan_as_numba_does() -> None:
     mel = np.random.default_rng(4).gamma(2.0, 1e4, (20, 25))
     mel[5:8, 3] = np.nan
-    outputs = []
-    for fn in (noise_removal._track_c, noise_removal._track_numba):
-        states = [mel[0].copy(), mel[0] / 20, mel[0] / 20, np.zeros(25)]
-        out = [np.empty(mel.shape) for _ in range(4)]
-        fn(mel, *states, *out)
-        outputs.append(states + out)
-    for c_array, numba_array in zip(*outputs):
+    for c_array, numba_array in zip(*_both_noise_trackers(mel)):
         np.testing.assert_array_equal(c_array, numba_array)  # NaN where numba has NaN

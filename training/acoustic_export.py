@@ -25,8 +25,9 @@ import numpy as np
 
 from lyricalign.acoustic import checkpoint as ckpt
 from lyricalign.acoustic.checkpoint import Gaussians
-from lyricalign.acoustic.scorer import (FEATURES, OUTPUT, MeanTransform, SenoneScorer, SenoneSelection, form_input,
-                                       quadratic_form, reference_scores, weights_input)
+from lyricalign.acoustic.scorer import (FEATURES, OUTPUT, MeanTransform, SenoneScorer, SenoneSelection,
+                                       codebook_weights, form_input, quadratic_form, reference_scores,
+                                       weights_input)
 from lyricalign.acoustic.sphinx_files import SphinxModel, default_dictionary, default_model_folder, read_model
 from lyricalign.errors import ModelError
 
@@ -89,14 +90,14 @@ def build_scorer_graph(model: SphinxModel):
     g = _GraphBuilder()
     x_aug = _augmented_frames(g, n_streams, dim)
     forms = quadratic_form(model.codebooks.means, model.codebooks.variances)  # (C, K, 2d+1, G)
-    weights = np.exp(model.weights.log_weights.astype(np.float64)).astype(np.float32)  # (S, K, G)
-    codebook = model.definition.senone_codebook
+    every = SenoneSelection.of(np.arange(model.definition.n_senones), model.definition.senone_codebook, n_books)
+    weights = codebook_weights(model.weights.log_weights, every)  # each codebook's senones, by id
     inputs = [helper.make_tensor_value_info(FEATURES, TensorProto.FLOAT, ["frames", n_streams * dim])]
     chains = []
     for c in range(n_books):
         form, mixture = form_input(c), weights_input(c)
         g.const(form, forms[c])
-        g.const(mixture, weights[codebook == c].transpose(1, 2, 0))  # (K, G, S_c): the codebook's senones by id
+        g.const(mixture, weights[c] if weights[c] is not None else np.zeros((n_streams, n_dens, 0), np.float32))
         inputs += [helper.make_tensor_value_info(form, TensorProto.FLOAT, [n_streams, 2 * dim + 1, f"gaussians_{c}"]),
                    helper.make_tensor_value_info(mixture, TensorProto.FLOAT,
                                                  [n_streams, f"gaussians_{c}", f"senones_{c}"])]

@@ -202,14 +202,14 @@ class SenoneScorer:
                              lambda: self._forms_of(transform))
         weights = self._cached(self._weights, selection.senones.tobytes() + selection.counts.tobytes(),
                                lambda: self._weights_of(selection))
-        inputs: dict[str, np.ndarray] = {}
         n_streams, width = forms.shape[1], forms.shape[2]
+        empty_form, empty_weights = np.zeros((n_streams, width, 1), np.float32), np.zeros((n_streams, 1, 0), np.float32)
+        inputs: dict[str, np.ndarray] = {}
         for c, (count, book_weights) in enumerate(zip(selection.counts, weights)):
             if count:
                 inputs[form_input(c)], inputs[weights_input(c)] = forms[c], book_weights
-            else:  # an empty chain: one zero Gaussian, no senones
-                inputs[form_input(c)] = np.zeros((n_streams, width, 1), np.float32)
-                inputs[weights_input(c)] = np.zeros((n_streams, 1, 0), np.float32)
+            else:  # an empty chain: one zero Gaussian, no senones (read only: one pair serves them all)
+                inputs[form_input(c)], inputs[weights_input(c)] = empty_form, empty_weights
         return inputs
 
     def _cached(self, cache: "OrderedDict[bytes, Any]", key: bytes, build: Callable[[], Any]) -> Any:
@@ -238,10 +238,7 @@ class SenoneScorer:
         if self._senone_codebook is not None and not np.array_equal(self._senone_codebook[selection.senones], books):
             raise ValueError("the selection's senones are not grouped by codebook as its counts say "
                              "(use SenoneSelection.of)")
-        weights = np.exp(model.log_weights[selection.senones].astype(np.float64)).astype(np.float32)  # (S, K, G)
-        ends = np.cumsum(selection.counts)
-        return [np.ascontiguousarray(weights[end - count:end].transpose(1, 2, 0)) if count else None
-                for count, end in zip(selection.counts, ends)]
+        return codebook_weights(model.log_weights, selection)
 
     def __call__(self, features: np.ndarray, selection: SenoneSelection, transform: MeanTransform) -> np.ndarray:
         """Scores ``(N, S)`` float32 of ``features`` ``(N, D)`` for the selected senones, block by block."""
@@ -271,6 +268,15 @@ class SenoneScorer:
         else:
             list(self._pool.map(run, starts))
         return out
+
+
+def codebook_weights(log_weights: np.ndarray, selection: SenoneSelection) -> list[np.ndarray | None]:
+    """Per codebook, the mixture weights ``(K, G, S_c)`` float32 of its senones in ``selection`` (None
+    where it has none): the graph's ``weights_c`` (``log_weights``: ``(n_senones, K, G)``)."""
+    weights = np.exp(log_weights[selection.senones].astype(np.float64)).astype(np.float32)  # (S, K, G)
+    ends = np.cumsum(selection.counts)
+    return [np.ascontiguousarray(weights[end - count:end].transpose(1, 2, 0)) if count else None
+            for count, end in zip(selection.counts, ends)]
 
 
 def _check_contract(session, path: str | Path) -> int:

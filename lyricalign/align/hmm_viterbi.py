@@ -76,13 +76,7 @@ class HMMGraph:
                 raise ValueError(f"{name} must be (N,) = ({n},)")
         if np.isfinite(self.next_logp[0]):
             raise ValueError("state 0 has no state before it: next_logp[0] must be -inf")
-        if self.jump_start.shape != (n + 1,) or self.jump_start[0] != 0 or np.any(np.diff(self.jump_start) < 0):
-            raise ValueError("jump_start must be (N + 1,) non-decreasing from 0")
-        n_jumps = int(self.jump_start[-1])
-        if self.jump_source.shape != (n_jumps,) or self.jump_logp.shape != (n_jumps,):
-            raise ValueError(f"jump_source and jump_logp must have jump_start[-1] = {n_jumps} entries")
-        if n_jumps and (self.jump_source.min() < 0 or self.jump_source.max() >= n):
-            raise ValueError("jump_source holds states outside [0, N)")
+        native.check_jump_tables(n, self.jump_start, self.jump_source, self.jump_logp)
         if int(np.diff(self.jump_start).max()) > MAX_JUMPS_PER_STATE:
             raise ValueError(f"a state has more than {MAX_JUMPS_PER_STATE} incoming jumps")
         if not np.isfinite(self.initial).any() or not np.isfinite(self.final).any():
