@@ -42,6 +42,10 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "noise-and-speech-fillers": ("hmm", {"fillers": ("+NSN+", "+SPN+")}),
     "no-adapt-noise-filler": ("hmm", {"adaptation_iterations": 0, "fillers": ("+NSN+",)}),
     "adapt-2-noise-filler": ("hmm", {"adaptation_iterations": 2, "fillers": ("+NSN+",)}),
+    "transition-scale-0.2": ("hmm", {"transition_scale": 0.2}),
+    "no-adapt-transition-scale-0.2": ("hmm", {"adaptation_iterations": 0, "transition_scale": 0.2}),
+    "adapt-2-transition-scale-0.2": ("hmm", {"adaptation_iterations": 2, "transition_scale": 0.2}),
+    "transition-scale-0.5": ("hmm", {"transition_scale": 0.5}),
     "sphinx": ("sphinx", {}),  # pocketsphinx's decoder: one unpruned word-level pass (its default plan)
 }
 

@@ -91,6 +91,9 @@ def test_graph_uses_word_position_triphones_and_optional_silences(checkpoint):
     noisy = build_word_graph(prons, [0, 1], d, checkpoint.log_transitions, GraphOptions(fillers=("+NSN+",)))
     assert noisy.hmm.n_states == graph.hmm.n_states + 3 * 3  # a noise filler beside each of the three pauses
     assert np.count_nonzero(noisy.phone == d.phone_id("+NSN+")) == 9
+    halved = build_word_graph(prons, [0, 1], d, checkpoint.log_transitions, GraphOptions(transition_scale=0.5))
+    np.testing.assert_allclose(halved.hmm.self_logp, 0.5 * graph.hmm.self_logp)
+    np.testing.assert_allclose(halved.hmm.next_logp, 0.5 * graph.hmm.next_logp)
 
 
 def test_graph_input_checks(checkpoint):
@@ -103,6 +106,9 @@ def test_graph_input_checks(checkpoint):
         GraphOptions(silence_logp=1.0)
     with pytest.raises(ValueError):
         GraphOptions(max_variants=0)
+    for bad in (0.0, -1.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="transition_scale"):
+            GraphOptions(transition_scale=bad)
 
 
 def test_word_spans_follow_the_path(checkpoint):

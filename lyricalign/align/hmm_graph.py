@@ -45,8 +45,13 @@ class GraphOptions:
     max_variants: int = 8  # pronunciations kept per word (word entries then have <= 9 + fillers incoming jumps)
     #: Noise fillers of the model (e.g. "+NSN+") allowed wherever an optional silence is, in parallel to it.
     fillers: tuple[str, ...] = ()
+    #: Weight of the phones' own transition log-probabilities (self-loops, advances, exits) against the
+    #: emissions' (which the engine scales by its acoustic scale).
+    transition_scale: float = 1.0
 
     def __post_init__(self) -> None:
+        if not np.isfinite(self.transition_scale) or not 0 < self.transition_scale <= 1:
+            raise ValueError(f"transition_scale must be in (0, 1], got {self.transition_scale}")
         if not np.isfinite(self.silence_logp) or self.silence_logp > 0:
             raise ValueError(f"silence_logp must be a finite log-probability <= 0, got {self.silence_logp}")
         if not 1 <= self.max_variants + len(self.fillers) < MAX_JUMPS_PER_STATE:
@@ -122,7 +127,7 @@ def build_word_graph(
     variants = [list(dict.fromkeys(pronunciations[t]))[: options.max_variants] for t in tokens]
     if any(not v or not all(v) for v in variants):
         raise AlignmentError("every aligned word needs a non-empty pronunciation")
-    b = _Builder(definition, log_transitions)
+    b = _Builder(definition, log_transitions * options.transition_scale)
     initial: dict[int, float] = {}
     gaps = [[(definition.ci_sseq[definition.phone_id(name)], definition.phone_id(name))]
             for name in (SILENCE, *options.fillers)]  # each an alternative for a pause
