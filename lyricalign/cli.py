@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or EXIT_OK)
     except LyricalignError as e:
-        print(f"lyricalign: error: {e}", file=sys.stderr)
+        print(f"lyricalign: error: {one_line(e)}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # the reader went away (``lyricalign models list | head -1``): stop quietly
         with open(os.devnull, "wb") as devnull:
@@ -234,11 +234,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _stopped(stop)
         if args.verbose >= 2:
             raise
-        print(f"lyricalign: internal error: {type(e).__name__}: {e} (run with -vv for the traceback)", file=sys.stderr)
+        print(f"lyricalign: internal error: {type(e).__name__}: {one_line(e)} (run with -vv for the traceback)",
+              file=sys.stderr)
         return EXIT_INTERNAL
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def one_line(error: BaseException | str) -> str:
+    """``error``'s message on one line: libraries' messages (transformers', ONNX Runtime's) span several."""
+    return " ".join(str(error).split())
 
 
 def _stopped(signal_exception: BaseException) -> int:

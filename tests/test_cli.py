@@ -15,7 +15,7 @@ import soundfile as sf
 from conftest import tone
 
 from lyricalign import cli
-from lyricalign.errors import Terminated
+from lyricalign.errors import ModelError, Terminated
 
 LYRICS = "Hello world, this is a test\n\nsecond line 42 🎵\n"
 #: No periodic progress line (every 10 s off a terminal) in these runs: on a loaded machine one would
@@ -334,6 +334,22 @@ def test_a_signal_wrapped_by_a_kernel_stops_as_the_signal(monkeypatch, capsys, s
 
     monkeypatch.setattr(cli, "run_align", align_interrupted)
     assert cli.main(["align", "a.wav", "b.txt"]) == code
+    assert capsys.readouterr().err == line
+
+
+@pytest.mark.parametrize("raised, line", [
+    (ModelError("cannot load it: We couldn't connect.\nCheck your connection.\n"),
+     "lyricalign: error: cannot load it: We couldn't connect. Check your connection.\n"),
+    (RuntimeError("[ONNXRuntimeError] : 1 : FAIL :\n  bad graph"),
+     "lyricalign: internal error: RuntimeError: [ONNXRuntimeError] : 1 : FAIL : bad graph (run with -vv for the traceback)\n"),
+])
+def test_a_library_message_of_several_lines_is_one_error_line(monkeypatch, capsys, raised, line) -> None:
+    """transformers' and ONNX Runtime's messages span lines; the CLI's error is still one."""
+    def align_failing(args) -> int:  # noqa: ANN001
+        raise raised
+
+    monkeypatch.setattr(cli, "run_align", align_failing)
+    assert cli.main(["align", "a.wav", "b.txt"]) in (2, cli.EXIT_INTERNAL)
     assert capsys.readouterr().err == line
 
 

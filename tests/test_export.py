@@ -83,6 +83,18 @@ def test_config_from_json_file_and_bad_configs(tmp_path: Path) -> None:
         build_model(pretrained=str(tmp_path))  # a folder without a checkpoint
 
 
+@pytest.mark.parametrize("offline", [False, True])
+def test_a_hub_name_with_the_hub_unreachable_fails_at_once_from_the_cache(monkeypatch, offline: bool) -> None:
+    """Not cached and no hub (a closed port, or HF_HUB_OFFLINE): one ModelError, no retries and warnings."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+    with pytest.raises(ModelError, match="'no-such-owner/no-such-model': not in the Hugging Face cache, "
+                                         "and the hub is unreachable"):
+        build_model(pretrained="no-such-owner/no-such-model")
+
+
 def test_pretrained_checkpoint_folder_exports_as_trained(tiny, tmp_path: Path) -> None:
     from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor
 

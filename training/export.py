@@ -9,6 +9,7 @@ model is never written (the output appears atomically, or not at all).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -16,7 +17,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ PARITY_TOLERANCE = 1e-3  # max |ORT - torch| on logits; the legacy exporter meas
 PARITY_SECONDS = (1.0, 1.6)  # two lengths, both whole numbers of 320-sample frames
 PARITY_BATCH = 2
 PARITY_SEED = 1234
+HUB_PROBE_TIMEOUT_S = 3.0  # a TCP connection to the hub before loading a model it would download
 
 #: A wav2vec2 small enough to train and run on a CPU in seconds: the standard conv stack (total
 #: stride 320 samples = 20 ms), layer norms in the feature extractor (no group norm, whose
@@ -113,12 +115,7 @@ def build_model(
     if pretrained is not None:
         if config is not None:
             raise ModelError("give either a pretrained checkpoint or a config, not both")
-        local = Path(pretrained).is_dir()
-        try:
-            model = Wav2Vec2ForCTC.from_pretrained(pretrained, local_files_only=local)
-        except (OSError, ValueError) as e:
-            raise ModelError(f"cannot load pretrained model {pretrained!r}: {e}") from e
-        return model.eval()
+        return _load_pretrained(pretrained).eval()
     units = units or default_units()
     fields = _config_fields(config if config is not None else "tiny")
     fields.update(vocab_size=len(units), pad_token_id=0)
@@ -129,6 +126,56 @@ def build_model(
     if seed is not None:
         torch.manual_seed(seed)
     return Wav2Vec2ForCTC(model_config).eval()
+
+
+def _load_pretrained(name: str) -> "Wav2Vec2ForCTC":
+    """``from_pretrained`` of a folder (never the network) or a hub name.
+
+    With the hub unreachable (no network, an air-gapped cluster, ``HF_HUB_OFFLINE``) only the local
+    cache is read: a model not in it fails at once with one message, not after half a minute of the
+    hub client's retries and their warnings (measured: 35 s, ten warning lines).
+    """
+    from transformers import Wav2Vec2ForCTC
+
+    local = Path(name).is_dir()
+    offline = not local and not _hub_reachable()
+    try:
+        with _quiet_hub_client():
+            return Wav2Vec2ForCTC.from_pretrained(name, local_files_only=local or offline)
+    except (OSError, ValueError) as e:
+        where = "not in the Hugging Face cache, and the hub is unreachable" if offline else f"{e}"
+        raise ModelError(f"cannot load pretrained model {name!r}: {where}") from e
+
+
+def _hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Whether the Hugging Face endpoint (``HF_ENDPOINT``) accepts a TCP connection; False when offline mode
+    (``HF_HUB_OFFLINE``) is set."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlsplit(constants.ENDPOINT)
+    try:
+        with socket.create_connection((url.hostname or "", url.port or (443 if url.scheme == "https" else 80)),
+                                      timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _quiet_hub_client() -> Iterator[None]:
+    """The hub client's retry warnings off while a model loads (a failure ends in one ModelError)."""
+    hub_logger = logging.getLogger("huggingface_hub")
+    level = hub_logger.level
+    hub_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        hub_logger.setLevel(level)
 
 
 def _config_fields(config: str | Mapping[str, Any]) -> dict[str, Any]:

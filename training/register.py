@@ -14,7 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from lyricalign.cli import OneLineParser
+from lyricalign.cli import OneLineParser, one_line
 from lyricalign.errors import LyricalignError, ModelError
 from lyricalign.exit_codes import EXIT_USAGE
 from lyricalign.acoustic.ctc_metadata import read_metadata
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tag = register_model(args.onnx, args.name)
     except LyricalignError as e:  # a missing or broken model file: one line, as from `lyricalign models register`
-        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        print(f"{parser.prog}: error: {one_line(e)}", file=sys.stderr)
         return EXIT_USAGE
     print(tag)
     return 0
