@@ -192,8 +192,8 @@ def quality_probe(pronunciations: Sequence[Sequence[Pronunciation]], tokens: Seq
     def build(selection: SenoneSelection | None) -> tuple[HMMGraph, PhoneLoop]:
         if selection is None:
             raise ValueError("the probe of a lyrics graph needs the selection of the scored columns")
-        loop = PhoneLoop.of_model(definition, log_transitions * options.transition_scale, selection.index_of(ci_senones),
-                                  ("SIL", *options.fillers))
+        loop = PhoneLoop.of_model(definition, log_transitions * options.transition_scale,
+                                  selection.index_of(ci_senones), ("SIL", *options.fillers))
         return null_hmm(null, selection, definition), loop
 
     return QualityProbe(build, n_frames, scale)
