@@ -37,6 +37,9 @@ SILENCE_PEAK = 1e-4  # a decoded signal whose peak is below this is "silent only
 DECODE_MARGIN_S = 1.0  # decoded past the limit, so that "over the limit" is seen, never much more
 BLOCK_SECONDS = 10  # soundfile decodes this much at a time (at the file's rate, all channels), then reports progress
 
+#: The largest max_duration accepted (11.6 days): beyond it the limit would not fit the decoders' frame counts.
+MAX_DURATION_CEILING = 1e6
+
 AudioSource = Union[str, os.PathLike, bytes]
 
 
@@ -48,8 +51,8 @@ class AudioLimits:
     reject_silent: bool = True
 
     def __post_init__(self) -> None:
-        if self.max_duration is not None and self.max_duration <= 0:
-            raise ValueError(f"max_duration must be positive, got {self.max_duration}")
+        if self.max_duration is not None and not 0 < self.max_duration <= MAX_DURATION_CEILING:
+            raise ValueError(f"max_duration must be in (0, {MAX_DURATION_CEILING:g}] seconds, got {self.max_duration}")
 
 
 def load_audio(source: AudioSource, limits: AudioLimits = AudioLimits()) -> np.ndarray:
@@ -62,6 +65,8 @@ def load_audio(source: AudioSource, limits: AudioLimits = AudioLimits()) -> np.n
     """
     name = _describe(source)
     if not isinstance(source, bytes):
+        if not os.fspath(source):
+            raise AudioError("the audio path is empty")
         path = Path(source)
         if not path.exists():
             raise AudioError(f"{name}: no such file")
@@ -94,8 +99,8 @@ def _describe(source: AudioSource) -> str:
 
 def _too_long(name: str, seconds: float | None, limit: float) -> AudioError:
     """``seconds``: the real duration when known (header), else decoding stopped past the limit."""
-    length = f"{seconds:.1f} s long" if seconds is not None else f"longer than {limit + DECODE_MARGIN_S:.0f} s"
-    return AudioError(f"{name}: audio is {length}, over the limit of {limit:.0f} s")
+    length = f"{seconds:.1f} s long" if seconds is not None else f"longer than {limit + DECODE_MARGIN_S:g} s"
+    return AudioError(f"{name}: audio is {length}, over the limit of {limit:g} s")
 
 
 def _decode(source: AudioSource, name: str, limits: AudioLimits) -> np.ndarray:

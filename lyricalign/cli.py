@@ -107,14 +107,15 @@ def _add_align(subparsers: argparse._SubParsersAction) -> None:
 
 def run_align(args: argparse.Namespace) -> int:
     from .api import AlignOptions, align, create_engine_for, prepare_lyrics, read_lyrics_file
-    from .audio import DEFAULT_MAX_DURATION, AudioLimits, load_audio
+    from .audio import DEFAULT_MAX_DURATION, MAX_DURATION_CEILING, AudioLimits, load_audio
     from .formats import output_format, render, write
-    from .fsutil import check_output_path
+    from .fsutil import check_not_an_input, check_output_path
     from .language import release as release_language_models
     from .progress import Stages, progress_callback
 
-    if args.max_duration is not None and not args.max_duration > 0:
-        raise LyricalignError(f"--max-duration must be a positive number of seconds, got {args.max_duration:g}")
+    if args.max_duration is not None and not 0 < args.max_duration <= MAX_DURATION_CEILING:
+        raise LyricalignError(f"--max-duration must be a positive number of seconds up to {MAX_DURATION_CEILING:g}, "
+                              f"got {args.max_duration:g}")
     limits = AudioLimits(max_duration=args.max_duration or DEFAULT_MAX_DURATION)
     options = AlignOptions(language=args.language, method=args.method, model=args.model, limits=limits,
                            adaptation=args.adaptation, keep_markers=args.keep_markers,
@@ -127,6 +128,7 @@ def run_align(args: argparse.Namespace) -> int:
         raise LyricalignError("--jobs and --errors apply to --batch only")
     if args.output:
         check_output_path(args.output)  # before minutes of work, not after
+        check_not_an_input(args.output, [args.audio, args.lyrics])
     fmt = output_format(args.format, args.output)
     with Stages(["lyrics", "audio", "model", "align", "write"]) as stages, progress_callback(stages), \
             ThreadPoolExecutor(1, thread_name_prefix="load-model") as loader:
@@ -194,6 +196,7 @@ def _terminate(signum: int, frame: object) -> None:
 def _run_batch(args: argparse.Namespace, options: "AlignOptions") -> int:
     """``align --batch SOURCE -o OUT_DIR`` with the single-song ``options``: see :mod:`lyricalign.batch`."""
     from .batch import BatchOptions, discover_jobs, run_batch
+    from .fsutil import check_output_dir, check_output_path
 
     if args.audio is not None:
         raise LyricalignError("give either AUDIO LYRICS_FILE or --batch SOURCE, not both")
@@ -202,6 +205,9 @@ def _run_batch(args: argparse.Namespace, options: "AlignOptions") -> int:
     out_dir = Path(args.output)
     if out_dir.exists() and not out_dir.is_dir():
         raise LyricalignError(f"{out_dir}: exists and is not a directory (--batch writes one file per song into -o OUT_DIR)")
+    check_output_dir(out_dir)  # before the songs are aligned, not after
+    if args.errors:
+        check_output_path(args.errors)
     batch_options = BatchOptions(method=options.method, model=options.model, language=options.language,
                                  limits=options.limits, jobs=args.jobs, errors=Path(args.errors) if args.errors else None)
     jobs = discover_jobs(args.batch, out_dir, args.format)
@@ -226,6 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(os.devnull, "wb") as devnull:
             os.dup2(devnull.fileno(), sys.stdout.fileno())  # the interpreter's final flush must not fail again
         return EXIT_BROKEN_PIPE
+    except OSError as e:  # the environment (a full disk, a path that changed under us), not a bug: say what and where
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"lyricalign: error: {where}{one_line(e.strerror or e)}", file=sys.stderr)
+        return EXIT_USAGE
     except (KeyboardInterrupt, Terminated) as e:
         return _stopped(e)
     except Exception as e:  # a bug: one line unless -vv asked for the traceback

@@ -25,7 +25,7 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator, Union
+from typing import IO, Iterable, Iterator, Union
 
 from .errors import LyricalignError
 
@@ -87,13 +87,32 @@ def check_output_dir(path: PathLike) -> Path:
 
 
 def _check_creatable(target: Path, folder: Path) -> None:
-    """``folder`` (resolved), or its nearest existing ancestor, must be a directory ``target`` can be made in."""
+    """``folder`` (resolved), or its nearest existing ancestor, must be a directory ``target`` can be made in.
+
+    Checked by creating (and removing) a file there: permission bits do not tell root, a read-only
+    mount or a pseudo-filesystem (``/proc``, ``/sys``) from a folder that takes files.
+    """
     while not folder.exists():
         folder = folder.parent
     if not folder.is_dir():
         raise OutputPathError(f"{target}: {folder} is not a directory")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputPathError(f"{target}: cannot create files in {folder} (permission denied)")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".lyricalign-probe-", dir=folder)
+    except OSError as e:
+        raise OutputPathError(f"{target}: cannot create files in {folder} ({e.strerror or e})") from e
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+
+
+def check_not_an_input(output: PathLike, inputs: Iterable[PathLike]) -> None:
+    """Refuse an output path that names one of ``inputs`` (it would be replaced by the result)."""
+    for source in inputs:
+        with contextlib.suppress(OSError):
+            if Path(output).exists() and os.path.samefile(output, source):
+                raise OutputPathError(f"{output}: is an input of this run ({source}); it would be overwritten")
 
 
 @contextlib.contextmanager

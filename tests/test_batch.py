@@ -135,6 +135,9 @@ def test_batch_from_a_jsonl_list_with_hmm_in_worker_processes(catalogue: Path, t
         (["--batch", "{songs}", "-o", "{out}", "--method", "ctc", "-j", "2"], "no CTC model installed"),
         (["{songs}/song0.wav", "{songs}/song0.txt", "--jobs", "2"], "apply to --batch only"),
         (["{songs}/song0.wav"], "needs AUDIO and LYRICS_FILE"),
+        (["--batch", "{songs}", "-o", "/proc/lyricalign-out"], "cannot create files in /proc"),
+        (["--batch", "{songs}", "-o", "{out}", "--errors", "{songs}"], "is a directory"),
+        (["--batch", "{songs}", "-o", "{out}", "--errors", "/proc/errors.jsonl"], "cannot create files in /proc"),
     ],
 )
 def test_batch_bad_usage_exits_2_with_one_line_and_writes_nothing(
@@ -161,6 +164,16 @@ def test_list_errors_name_the_line(tmp_path: Path) -> None:
     same.write_text('{"audio": "x/a.wav", "lyrics": "a.txt"}\n{"audio": "y/a.mp3", "lyrics": "b.txt"}\n', encoding="utf-8")
     with pytest.raises(LyricalignError, match=r"same.jsonl:1 and .*same.jsonl:2 would both write"):
         discover_jobs(same, tmp_path / "out", "lrc")
+    for name in ("../escape.lrc", "/tmp/abs.lrc", "sub/../../escape.lrc"):
+        escaping = tmp_path / "escaping.jsonl"
+        escaping.write_text(json.dumps({"audio": "a.wav", "lyrics": "a.txt", "out": name}) + "\n", encoding="utf-8")
+        with pytest.raises(LyricalignError, match=r"escaping.jsonl:1: out must name a file inside OUT_DIR"):
+            discover_jobs(escaping, tmp_path / "out", None)
+    (tmp_path / "out").mkdir()
+    over_input = tmp_path / "over.jsonl"
+    over_input.write_text('{"audio": "a.wav", "lyrics": "out/t.txt", "out": "t.txt"}\n', encoding="utf-8")
+    with pytest.raises(LyricalignError, match=r"over.jsonl:1: its output .*t.txt is an input of .*over.jsonl:1"):
+        discover_jobs(over_input, tmp_path / "out", "lrc")
     unknown = tmp_path / "unknown.jsonl"
     unknown.write_text('{"audio": "a.wav", "lyrics": "a.txt", "out": "a.xyz"}\n', encoding="utf-8")
     with pytest.raises(LyricalignError, match="cannot tell the format"):

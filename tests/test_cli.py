@@ -101,6 +101,9 @@ def _bad_inputs(tmp_path: Path, audio: Path, lyrics: Path):
         "unknown language": ([str(audio), str(lyrics), "--language", "xx"], "unsupported language"),
         "unknown method": ([str(audio), str(lyrics), "--method", "magic"], "unknown method"),
         "negative max duration": ([str(audio), str(lyrics), "--max-duration", "-5"], "--max-duration must be a positive"),
+        "huge max duration": ([str(audio), str(lyrics), "--max-duration", "1e308"], "up to 1e+06, got 1e+308"),
+        "infinite max duration": ([str(audio), str(lyrics), "--max-duration", "inf"], "up to 1e+06, got inf"),
+        "empty audio path": (["", str(lyrics)], "the audio path is empty"),
     }
 
 
@@ -115,6 +118,34 @@ def test_bad_inputs_exit_non_zero_with_one_line_and_no_output(song, tiny_model, 
         assert message in lines[0], (case, lines[0])
         assert not out.exists(), case
         assert not any(p.name.endswith(".part") for p in tmp_path.iterdir()), case
+
+
+@pytest.mark.parametrize("target", ["audio", "lyrics"])
+def test_an_output_naming_an_input_is_refused_before_the_work(song, tmp_path, target) -> None:
+    audio, lyrics = song
+    output = {"audio": audio, "lyrics": lyrics}[target]
+    before = output.read_bytes()
+    proc = _align_uniform(song, "-f", "lrc", "-o", str(output))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "is an input of this run" in proc.stderr and "it would be overwritten" in proc.stderr
+    assert output.read_bytes() == before
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_an_output_folder_that_takes_no_files_is_refused_before_the_work(song) -> None:
+    """/proc refuses new files even to root, whose permission bits say yes: the check creates one."""
+    proc = _align_uniform(song, "-o", "/proc/lyricalign-out.json")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("lyricalign: error: /proc/lyricalign-out.json: cannot create files in /proc")
+
+
+def test_an_os_error_from_the_environment_is_one_error_line(monkeypatch, capsys) -> None:
+    def align_disk_full(args) -> int:  # noqa: ANN001
+        raise OSError(28, "No space left on device", "/data/out.json")
+
+    monkeypatch.setattr(cli, "run_align", align_disk_full)
+    assert cli.main(["align", "a.wav", "b.txt"]) == 2
+    assert capsys.readouterr().err == "lyricalign: error: /data/out.json: No space left on device\n"
 
 
 def test_align_never_imports_torch():

@@ -169,7 +169,10 @@ def _row_job(row: dict[str, Any], where: str, base: Path, out: Path, fmt: str | 
         raise LyricalignError(f"{where}: audio and lyrics are required")
     audio = base / values["audio"]
     if values["out"]:
-        output = out / values["out"]
+        name = Path(values["out"])
+        if name.is_absolute() or ".." in name.parts:
+            raise LyricalignError(f"{where}: out must name a file inside OUT_DIR, got {values['out']!r}")
+        output = out / name
         row_fmt = fmt or format_for_path(output)
         if row_fmt is None:
             raise LyricalignError(f"{where}: cannot tell the format of out {values['out']!r} from its suffix "
@@ -182,9 +185,18 @@ def _row_job(row: dict[str, Any], where: str, base: Path, out: Path, fmt: str | 
 
 
 def _check_unique_outputs(jobs: Sequence[BatchJob]) -> None:
+    """No two songs write one file, and no song writes over an input (a lyrics file of the same name)."""
+    inputs = {_key(path): job for job in jobs for path in (job.audio, job.lyrics)}
     seen: dict[Path, BatchJob] = {}
     for job in jobs:
-        key = Path(os.path.normcase(os.path.abspath(job.output)))
+        key = _key(job.output)
         if key in seen:
             raise LyricalignError(f"{seen[key].source} and {job.source} would both write {job.output}")
+        if key in inputs:
+            raise LyricalignError(f"{job.source}: its output {job.output} is an input of {inputs[key].source}; "
+                                  "it would be overwritten")
         seen[key] = job
+
+
+def _key(path: Path) -> Path:
+    return Path(os.path.normcase(os.path.realpath(path)))

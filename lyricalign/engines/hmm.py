@@ -298,7 +298,7 @@ class HMMEngine(Engine):
 def _check_length(n_frames: int, prons: Sequence[Sequence[tuple[str, ...]]]) -> None:
     needed = sum(MIN_FRAMES_PER_PHONE * min(len(v) for v in p) for p in prons)
     if needed > n_frames:
-        raise AlignmentError(f"audio too short for the lyrics: {n_frames / 100:.1f} s of audio, {len(prons)} words "
+        raise AlignmentError(f"audio too short for the lyrics: {n_frames / 100:.2f} s of audio, {len(prons)} words "
                              f"need at least {needed / 100:.1f} s")
 
 

@@ -54,6 +54,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             check_output_path(_json_path(args.json, method, several=len(methods) > 1))
     if args.plots:
         check_output_dir(args.plots)
+        check_output_path(Path(args.plots) / "summary.png")
     dataset = load_dataset(args.dataset, unit=args.unit).select(args.songs)
     previous = [read_report_json(p) for p in args.compare]
     reports = []

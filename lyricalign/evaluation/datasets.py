@@ -76,6 +76,8 @@ def load_dataset(path: str | os.PathLike, unit: str = "segment") -> Dataset:
     root = Path(path)
     if root.is_file() and root.suffix == MANIFEST_SUFFIX:
         return read_manifest(root, unit=unit)
+    if root.is_file():
+        raise DatasetError(f"{root}: a file, not a dataset folder or a {MANIFEST_SUFFIX} manifest")
     if not root.is_dir():
         raise DatasetError(f"{root}: no such dataset folder or {MANIFEST_SUFFIX} manifest")
     if (root / JAMENDO_CSV).is_file():

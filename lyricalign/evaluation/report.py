@@ -114,5 +114,7 @@ def write_report_json(report: EvaluationReport, path: str | os.PathLike) -> None
 def read_report_json(path: str | os.PathLike) -> EvaluationReport:
     try:
         return EvaluationReport.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    except FileNotFoundError as e:
+        raise DatasetError(f"{path}: no such report file") from e
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
         raise DatasetError(f"{path}: not an evaluation report ({type(e).__name__}: {e})") from e
