@@ -183,6 +183,18 @@ def test_list_errors_name_the_line(tmp_path: Path) -> None:
     assert jobs[0].audio == tmp_path / "a.wav"  # relative to the list's folder
 
 
+def test_a_song_whose_output_is_a_folder_fails_with_its_reason(catalogue: Path, tmp_path: Path) -> None:
+    from lyricalign.batch import BatchOptions
+    from lyricalign.batch.pool import Aligner
+
+    taken = tmp_path / "song0.lrc"
+    taken.mkdir()
+    job = BatchJob(id="song0", audio=catalogue / "song0.wav", lyrics=catalogue / "song0.txt", output=taken, format="lrc")
+    outcome = Aligner(BatchOptions(method="uniform"))(job)
+    assert (outcome.status, outcome.error, outcome.message) == ("failed", "OutputPathError", f"{taken}: is a directory")
+    assert list(tmp_path.iterdir()) == [taken]  # no temporary file left beside it
+
+
 def test_is_done_needs_an_output_that_parses(tmp_path: Path) -> None:
     job = BatchJob(id="a", audio=tmp_path / "a.wav", lyrics=tmp_path / "a.txt", output=tmp_path / "a.srt", format="srt")
     assert not is_done(job)

@@ -37,9 +37,11 @@ class Aligner:
     def __call__(self, job: BatchJob) -> JobOutcome:
         from ..api import AlignOptions, align, create_engine_for
         from ..formats import write
+        from ..fsutil import check_output_path
 
         started = time.monotonic()
         try:
+            check_output_path(job.output)  # a folder of that name fails the song before its alignment, not after
             align_options = AlignOptions(language=job.language or self.options.language, method=self.options.method,
                                          model=self.options.model, limits=self.options.limits)
             if self._engine is None:
