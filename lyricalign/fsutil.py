@@ -108,10 +108,12 @@ def _check_creatable(target: Path, folder: Path) -> None:
 
 
 def check_not_an_input(output: PathLike, inputs: Iterable[PathLike]) -> None:
-    """Refuse an output path that names one of ``inputs`` (it would be replaced by the result)."""
+    """Refuse an output path that names one of ``inputs`` (it would be replaced by the result). Only a
+    regular file is replaced: a device such as ``/dev/stdout`` is written through, even when it is the
+    terminal ``/dev/stdin`` also is."""
     for source in inputs:
         with contextlib.suppress(OSError):
-            if Path(output).exists() and os.path.samefile(output, source):
+            if Path(output).is_file() and os.path.samefile(output, source):
                 raise OutputPathError(f"{output}: is an input of this run ({source}); it would be overwritten")
 
 
