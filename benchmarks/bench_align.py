@@ -13,6 +13,7 @@ is the hmm engine with ``--adaptation 0``; ``--auto-language`` leaves ``--langua
 from __future__ import annotations
 
 import argparse
+import os
 import logging
 import subprocess
 import sys
@@ -21,7 +22,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import soundfile as sf
 
 logger = logging.getLogger("bench_align")
@@ -40,19 +40,17 @@ class Run:
 
 
 def measure(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Wall time and peak RSS (sampled every 20 ms) of one command."""
-    start = time.perf_counter()
-    proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, proc.memory_info().rss)
-        except psutil.Error:
-            pass
-        time.sleep(0.02)
-    out, err = proc.communicate()
-    wall = time.perf_counter() - start
-    return wall, peak / 2**20, subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    """Wall time and peak RSS of one command: the kernel's own peak (``wait4``'s ``ru_maxrss``), exact, with no
+    sampling thread beside the run; the output goes to temporary files, read after the exit."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return wall, usage.ru_maxrss / 1024, subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read())
 
 
 def run_song(item, method: str, model: str | None, workdir: Path, extra: list[str], auto_language: bool = False) -> Run:
