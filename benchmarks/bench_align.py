@@ -13,7 +13,6 @@ is the hmm engine with ``--adaptation 0``; ``--auto-language`` leaves ``--langua
 from __future__ import annotations
 
 import argparse
-import os
 import logging
 import subprocess
 import sys
@@ -39,18 +38,27 @@ class Run:
     stages: str = ""
 
 
+#: Runs a command in a fresh, small process and reports its wall time and the kernel's peak RSS (wait4's ru_maxrss)
+#: on stderr's last line. A process's peak carries over an exec, so the command must not be forked from this driver,
+#: whose own peak (the looped songs' audio) would be the floor of every measurement.
+LAUNCHER = """import os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write(f"\\nMEASURED {time.perf_counter() - start} {usage.ru_maxrss}\\n")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def measure(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Wall time and peak RSS of one command: the kernel's own peak (``wait4``'s ``ru_maxrss``), exact, with no
-    sampling thread beside the run; the output goes to temporary files, read after the exit."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return wall, usage.ru_maxrss / 1024, subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read())
+    """Wall time and peak RSS (MB) of one command, as the launcher above measures them."""
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", LAUNCHER, *cmd], capture_output=True, text=True)
+    err, _, measured = proc.stderr.rstrip("\n").rpartition("\nMEASURED ")
+    wall, peak = measured.split()
+    peak_mb = int(peak) / (2**20 if sys.platform == "darwin" else 1024)  # bytes on macOS, KiB on Linux
+    return float(wall), peak_mb, subprocess.CompletedProcess(cmd, proc.returncode, proc.stdout, err)
 
 
 def run_song(item, method: str, model: str | None, workdir: Path, extra: list[str], auto_language: bool = False) -> Run:

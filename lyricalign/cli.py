@@ -232,9 +232,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(os.devnull, "wb") as devnull:
             os.dup2(devnull.fileno(), sys.stdout.fileno())  # the interpreter's final flush must not fail again
         return EXIT_BROKEN_PIPE
-    except OSError as e:  # the environment (a full disk, a path that changed under us), not a bug: say what and where
-        where = f"{e.filename}: " if e.filename else ""
-        print(f"lyricalign: error: {where}{one_line(e.strerror or e)}", file=sys.stderr)
+    except OSError as e:  # the environment (a full disk, a path that changed under us): say what and where
+        stop = interrupt_in_chain(e)
+        if stop is not None:
+            return _stopped(stop)
+        if args.verbose >= 2:
+            raise
+        path = e.filename2 or e.filename  # os.replace(temporary, target): the target
+        print(f"lyricalign: error: {f'{path}: ' if path else ''}{one_line(e.strerror or e)}", file=sys.stderr)
         return EXIT_USAGE
     except (KeyboardInterrupt, Terminated) as e:
         return _stopped(e)
@@ -254,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def one_line(error: BaseException | str) -> str:
     """``error``'s message on one line: libraries' messages (transformers', ONNX Runtime's) span several."""
-    return " ".join(str(error).split())
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
 
 
 def _stopped(signal_exception: BaseException) -> int:

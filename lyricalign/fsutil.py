@@ -102,9 +102,11 @@ def _check_creatable(target: Path, folder: Path) -> None:
         fd, probe = tempfile.mkstemp(prefix=".lyricalign-probe-", dir=folder)
     except OSError as e:
         raise OutputPathError(f"{target}: cannot create files in {folder} ({e.strerror or e})") from e
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
+    try:
+        os.close(fd)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
 
 
 def check_not_an_input(output: PathLike, inputs: Iterable[PathLike]) -> None:

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, fields
 from typing import Mapping
 
-from lyricalign.audio import DEFAULT_MAX_DURATION
+from lyricalign.audio import DEFAULT_MAX_DURATION, MAX_DURATION_CEILING
 
 ENV_PREFIX = "LYRICALIGN_"
 DEFAULT_ACOUSTIC_TAG = "lyricalign-acoustic:latest"
@@ -90,6 +90,8 @@ class ServiceConfig:
                      "body_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not self.max_audio_seconds <= MAX_DURATION_CEILING:  # also refuses nan and inf
+            raise ValueError(f"max_audio_seconds must be at most {MAX_DURATION_CEILING:g}, got {self.max_audio_seconds}")
         if self.min_body_rate < 0:
             raise ValueError(f"min_body_rate must be >= 0 (0: no minimum), got {self.min_body_rate}")
         if self.intra_op_threads < 0:

@@ -148,6 +148,25 @@ def test_an_os_error_from_the_environment_is_one_error_line(monkeypatch, capsys)
     assert capsys.readouterr().err == "lyricalign: error: /data/out.json: No space left on device\n"
 
 
+def test_an_os_error_during_a_signal_stops_as_the_signal_and_minus_vv_shows_its_traceback(monkeypatch, capsys) -> None:
+    def align_interrupted_then_failing(args) -> int:  # noqa: ANN001
+        try:
+            raise KeyboardInterrupt()
+        except KeyboardInterrupt as e:
+            raise OSError(9, "Bad file descriptor") from e
+
+    monkeypatch.setattr(cli, "run_align", align_interrupted_then_failing)
+    assert cli.main(["align", "a.wav", "b.txt"]) == 130
+    assert capsys.readouterr().err == "lyricalign: interrupted\n"
+    monkeypatch.setattr(cli, "run_align", lambda args: open("/nonexistent-dir/x"))  # noqa: ARG005
+    with pytest.raises(FileNotFoundError):
+        cli.main(["-vv", "align", "a.wav", "b.txt"])
+
+
+def test_one_line_keeps_the_spaces_inside_a_line() -> None:
+    assert cli.one_line(ValueError("take  two.wav: no such file\n  try again \n")) == "take  two.wav: no such file try again"
+
+
 def test_align_never_imports_torch():
     code = (
         "import sys; from lyricalign.cli import build_parser; build_parser(); "

@@ -95,6 +95,26 @@ def test_a_hub_name_with_the_hub_unreachable_fails_at_once_from_the_cache(monkey
         build_model(pretrained="no-such-owner/no-such-model")
 
 
+def test_the_hub_counts_as_reachable_through_a_configured_proxy(monkeypatch) -> None:
+    """Behind a proxy the hub's own address is not reachable directly; the proxy is what must answer."""
+    import socket
+
+    from huggingface_hub import constants
+
+    from lyricalign.training.export import _hub_reachable
+
+    monkeypatch.setattr(constants, "ENDPOINT", "http://hub.invalid")  # never resolves
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    with socket.create_server(("127.0.0.1", 0)) as proxy:
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.getsockname()[1]}")
+        assert _hub_reachable()
+    monkeypatch.delenv("http_proxy")
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    assert not _hub_reachable()
+
+
 def test_pretrained_checkpoint_folder_exports_as_trained(tiny, tmp_path: Path) -> None:
     from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor
 

@@ -39,6 +39,9 @@ def test_config_from_env_parses_and_validates() -> None:
         ServiceConfig(batch_size=1)
     with pytest.raises(ValueError, match="engine_queue"):
         ServiceConfig(engine_workers=3, engine_queue=2)
+    for too_long in ("2e6", "inf", "nan"):  # every request's AudioLimits would refuse it: refused at start-up
+        with pytest.raises(ValueError, match="max_audio_seconds must be"):
+            ServiceConfig.from_env({"LYRICALIGN_MAX_AUDIO_SECONDS": too_long})
 
 
 def test_codec_round_trip_and_rejects_garbage() -> None:

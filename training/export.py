@@ -148,16 +148,20 @@ def _load_pretrained(name: str) -> "Wav2Vec2ForCTC":
 
 
 def _hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
-    """Whether the Hugging Face endpoint (``HF_ENDPOINT``) accepts a TCP connection; False when offline mode
-    (``HF_HUB_OFFLINE``) is set."""
+    """Whether the Hugging Face endpoint (``HF_ENDPOINT``), or the proxy configured for it (``HTTPS_PROXY``...),
+    accepts a TCP connection; False when offline mode (``HF_HUB_OFFLINE``) is set."""
     import socket
     from urllib.parse import urlsplit
+    from urllib.request import getproxies, proxy_bypass
 
     from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE:
         return False
     url = urlsplit(constants.ENDPOINT)
+    proxy = getproxies().get(url.scheme)
+    if proxy and not proxy_bypass(url.hostname or ""):
+        url = urlsplit(proxy if "//" in proxy else f"http://{proxy}")  # behind a proxy, the proxy is the way out
     try:
         with socket.create_connection((url.hostname or "", url.port or (443 if url.scheme == "https" else 80)),
                                       timeout=timeout):

@@ -170,7 +170,7 @@ def _row_job(row: dict[str, Any], where: str, base: Path, out: Path, fmt: str | 
     audio = base / values["audio"]
     if values["out"]:
         name = Path(values["out"])
-        if name.is_absolute() or ".." in name.parts:
+        if name.anchor or ".." in name.parts:  # anchor: "/x", and on Windows also "\\x", "C:x"
             raise LyricalignError(f"{where}: out must name a file inside OUT_DIR, got {values['out']!r}")
         output = out / name
         row_fmt = fmt or format_for_path(output)
