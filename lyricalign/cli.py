@@ -232,23 +232,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(os.devnull, "wb") as devnull:
             os.dup2(devnull.fileno(), sys.stdout.fileno())  # the interpreter's final flush must not fail again
         return EXIT_BROKEN_PIPE
-    except OSError as e:  # the environment (a full disk, a path that changed under us): say what and where
-        stop = interrupt_in_chain(e)
-        if stop is not None:
-            return _stopped(stop)
-        if args.verbose >= 2:
-            raise
-        path = e.filename2 or e.filename  # os.replace(temporary, target): the target
-        print(f"lyricalign: error: {f'{path}: ' if path else ''}{one_line(e.strerror or e)}", file=sys.stderr)
-        return EXIT_USAGE
     except (KeyboardInterrupt, Terminated) as e:
         return _stopped(e)
-    except Exception as e:  # a bug: one line unless -vv asked for the traceback
+    except Exception as e:  # a bug, or the environment's OSError: one line unless -vv asked for the traceback
         stop = interrupt_in_chain(e)
         if stop is not None:  # the signal, wrapped by numba's dispatcher (it landed in a nogil kernel)
             return _stopped(stop)
         if args.verbose >= 2:
             raise
+        if isinstance(e, OSError):  # a full disk, a path that changed under us: say what and where
+            path = e.filename2 or e.filename  # os.replace(temporary, target): the target
+            print(f"lyricalign: error: {f'{path}: ' if path else ''}{one_line(e.strerror or e)}", file=sys.stderr)
+            return EXIT_USAGE
         print(f"lyricalign: internal error: {type(e).__name__}: {one_line(e)} (run with -vv for the traceback)",
               file=sys.stderr)
         return EXIT_INTERNAL

@@ -7,7 +7,8 @@
   New files get the mode the umask gives any new file (``0666 & ~umask``); a replaced file keeps its
   mode (``mkstemp``'s ``0600`` would hide a ``.lrc`` from a media server running as another user).
 * :func:`check_output_path` refuses, before any work, an output path that cannot be written
-  (a directory, a parent that is a file...); :func:`check_output_dir` the same for an output folder.
+  (a directory, a parent that is a file, a folder that takes no files...); :func:`check_output_dir` the
+  same for an output folder; :func:`check_not_an_input` an output that is one of the run's inputs.
 * :func:`owned_tempdir` is a temporary folder that records its owner (pid + process start time);
   :func:`sweep_stale_tempdirs` removes the folders of owners that are gone, so folders left by a
   ``kill -9`` (no ``finally`` runs) are cleaned at the next start of any process using that prefix.
@@ -113,9 +114,11 @@ def check_not_an_input(output: PathLike, inputs: Iterable[PathLike]) -> None:
     """Refuse an output path that names one of ``inputs`` (it would be replaced by the result). Only a
     regular file is replaced: a device such as ``/dev/stdout`` is written through, even when it is the
     terminal ``/dev/stdin`` also is."""
+    if not Path(output).is_file():
+        return
     for source in inputs:
-        with contextlib.suppress(OSError):
-            if Path(output).is_file() and os.path.samefile(output, source):
+        with contextlib.suppress(OSError):  # an input that is gone cannot be overwritten
+            if os.path.samefile(output, source):
                 raise OutputPathError(f"{output}: is an input of this run ({source}); it would be overwritten")
 
 
